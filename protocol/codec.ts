@@ -1,0 +1,57 @@
+// Decoding and validation of wire payloads against the protocol schemas; one result type for every failure.
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { MAX_PAYLOAD_BYTES, SCHEMAS, type AnyMessage, type MessageOf } from './schemas.js';
+import { KINDS, parseDataTopic, type Kind } from './topics.js';
+
+export type RejectReason = 'oversized' | 'not_json' | 'schema' | 'unknown_topic' | 'mismatch';
+
+export type Decoded =
+  | { ok: true; kind: Kind; site: string; node: string; msg: AnyMessage }
+  | { ok: false; reason: RejectReason; detail: string };
+
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+const validators = Object.fromEntries(KINDS.map((k) => [k, ajv.compile(SCHEMAS[k])])) as {
+  [K in Kind]: ValidateFunction<MessageOf[K]>;
+};
+
+/** Formats Ajv errors as `path: what was expected`, one per line, the form every validator in the project uses. */
+export function formatErrors(errors: ErrorObject[] | null | undefined, root = ''): string[] {
+  return (errors ?? []).map((e) => {
+    const path = `${root}${e.instancePath || '/'}`;
+    if (e.keyword === 'additionalProperties') {
+      return `${path}: unexpected property "${(e.params as { additionalProperty: string }).additionalProperty}"`;
+    }
+    if (e.keyword === 'enum' || e.keyword === 'const') {
+      const allowed = (e.params as { allowedValues?: unknown[]; allowedValue?: unknown }).allowedValues ??
+        [(e.params as { allowedValue?: unknown }).allowedValue];
+      return `${path}: expected one of ${JSON.stringify(allowed)}`;
+    }
+    return `${path}: ${e.message ?? 'invalid'}`;
+  });
+}
+
+export function validate<K extends Kind>(kind: K, value: unknown): { ok: true; msg: MessageOf[K] } | { ok: false; errors: string[] } {
+  const v = validators[kind];
+  if (v(value)) return { ok: true, msg: value as MessageOf[K] };
+  return { ok: false, errors: formatErrors(v.errors) };
+}
+
+/** Parses and validates one MQTT message; never throws. */
+export function decode(topic: string, payload: Buffer | Uint8Array | string): Decoded {
+  const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
+  if (size > MAX_PAYLOAD_BYTES) return { ok: false, reason: 'oversized', detail: `${size} bytes > ${MAX_PAYLOAD_BYTES}` };
+  const t = parseDataTopic(topic);
+  if (!t.ok) return { ok: false, reason: 'unknown_topic', detail: t.reason };
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
+  } catch (e) {
+    return { ok: false, reason: 'not_json', detail: (e as Error).message };
+  }
+  const r = validate(t.kind, value);
+  if (!r.ok) return { ok: false, reason: 'schema', detail: r.errors.slice(0, 10).join('; ') };
+  if (r.msg.node !== t.node || r.msg.site !== t.site) {
+    return { ok: false, reason: 'mismatch', detail: `payload node/site ${r.msg.site}/${r.msg.node} != topic ${t.site}/${t.node}` };
+  }
+  return { ok: true, kind: t.kind, site: t.site, node: t.node, msg: r.msg };
+}

@@ -1,0 +1,4 @@
+// The edge/cloud contract: topics, payload schemas and codecs. Both sides import this; neither imports the other.
+export * from './topics.js';
+export * from './schemas.js';
+export * from './codec.js';

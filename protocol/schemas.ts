@@ -1,0 +1,256 @@
+// Payload schemas of every message kind: the single source of truth for both the JSON schema and the TS type.
+import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox';
+import { ID_PATTERN, type Kind } from './topics.js';
+
+/** Bumped when a payload changes incompatibly; the aggregator accepts the versions it knows. */
+export const SCHEMA_VERSION = 1;
+
+const Id = Type.String({ pattern: ID_PATTERN });
+const Finite = (opts: object = {}) => Type.Number({ ...opts });
+const NonNeg = () => Type.Number({ minimum: 0 });
+
+/**
+ * Fields every message carries. `boot` changes at each process start; (`node`, `boot`, `seq`) identifies a
+ * message for de-duplication and gap detection. `ts` is wall-clock ms since the epoch and `tsTrusted` says
+ * whether that clock was synchronised (GPS or NTP) when the message was made; `mono_ms` is the monotonic
+ * offset since boot, so the cloud can place untrusted messages once a trusted one of the same boot arrives.
+ */
+export const EnvelopeProps = {
+  v: Type.Literal(SCHEMA_VERSION),
+  node: Id,
+  site: Id,
+  boot: Type.String({ pattern: '^[0-9a-f]{8,32}$' }),
+  seq: Type.Integer({ minimum: 0 }),
+  ts: Type.Integer({ minimum: 0 }),
+  tsTrusted: Type.Boolean(),
+  mono_ms: NonNeg(),
+  /** Set when the message is drained from the backlog after an outage rather than sent live. */
+  hist: Type.Optional(Type.Boolean()),
+};
+
+function message<P extends TProperties>(props: P) {
+  return Type.Object({ ...EnvelopeProps, ...props }, { additionalProperties: false });
+}
+
+export const Position = Type.Object(
+  {
+    lat: Finite({ minimum: -90, maximum: 90 }),
+    lon: Finite({ minimum: -180, maximum: 180 }),
+    height_m: Type.Optional(Finite()),
+    fix: Type.Optional(Type.Integer({ minimum: 0, maximum: 9 })),
+    hdop: Type.Optional(NonNeg()),
+  },
+  { additionalProperties: false },
+);
+export type Position = Static<typeof Position>;
+
+export const DriverState = Type.Union([
+  Type.Literal('starting'),
+  Type.Literal('running'),
+  Type.Literal('backoff'),
+  Type.Literal('stopped'),
+  Type.Literal('failed'),
+]);
+export type DriverState = Static<typeof DriverState>;
+
+export const StatusMsg = message({
+  role: Type.Union([Type.Literal('vehicle'), Type.Literal('handheld'), Type.Literal('xray'), Type.Literal('camera')]),
+  online: Type.Boolean(),
+  version: Type.String({ maxLength: 64 }),
+  uptime_s: NonNeg(),
+  cpu_pct: Type.Optional(NonNeg()),
+  mem_rss_bytes: Type.Optional(NonNeg()),
+  mem_free_bytes: Type.Optional(NonNeg()),
+  disk_free_bytes: Type.Optional(NonNeg()),
+  components: Type.Optional(
+    Type.Record(
+      Type.String(),
+      Type.Object(
+        {
+          kind: Type.Union([Type.Literal('device'), Type.Literal('pipeline')]),
+          state: DriverState,
+          restarts: Type.Integer({ minimum: 0 }),
+          lastError: Type.Optional(Type.String({ maxLength: 1024 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  ),
+  outbox: Type.Optional(
+    Type.Object(
+      {
+        depth: Type.Integer({ minimum: 0 }),
+        bytes: Type.Integer({ minimum: 0 }),
+        droppedRoutine: Type.Integer({ minimum: 0 }),
+        full: Type.Boolean(),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+  calibration: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 128 }))),
+  models: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 128 }))),
+  position: Type.Optional(Position),
+});
+export type StatusMsg = Static<typeof StatusMsg>;
+
+const DetectorRate = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 64 }),
+    cps: NonNeg(),
+    doseRate_uSv_h: Type.Optional(NonNeg()),
+    height_m: Type.Optional(Finite()),
+  },
+  { additionalProperties: false },
+);
+
+/** Per-second radiation summary of a vehicle or handheld. */
+export const RadMsg = message({
+  live_s: NonNeg(),
+  gross_cps: NonNeg(),
+  doseRate_uSv_h: Type.Optional(NonNeg()),
+  gm_cps: Type.Optional(NonNeg()),
+  detectors: Type.Array(DetectorRate, { maxItems: 64 }),
+  position: Type.Optional(Position),
+});
+export type RadMsg = Static<typeof RadMsg>;
+
+export const NuclideCategory = Type.Union([
+  Type.Literal('NORM'),
+  Type.Literal('medical'),
+  Type.Literal('industrial'),
+  Type.Literal('SNM'),
+  Type.Literal('unknown'),
+]);
+
+const NuclideResult = Type.Object(
+  {
+    nuclide: Type.String({ minLength: 1, maxLength: 32 }),
+    confidence: Finite({ minimum: 0, maximum: 1 }),
+    category: NuclideCategory,
+  },
+  { additionalProperties: true },
+);
+
+export const AlarmMsg = message({
+  alarmId: Type.String({ minLength: 1, maxLength: 64 }),
+  test: Type.String({ minLength: 1, maxLength: 64 }),
+  detector: Type.Optional(Type.String({ maxLength: 64 })),
+  statistic: Finite(),
+  threshold: Finite(),
+  gross_cps: Type.Optional(NonNeg()),
+  doseRate_uSv_h: Type.Optional(NonNeg()),
+  nuclides: Type.Array(NuclideResult, { maxItems: 32 }),
+  position: Type.Optional(Position),
+});
+export type AlarmMsg = Static<typeof AlarmMsg>;
+
+export const SourceMsg = message({
+  estimateId: Type.String({ minLength: 1, maxLength: 64 }),
+  sources: Type.Array(
+    Type.Object(
+      {
+        lat: Finite({ minimum: -90, maximum: 90 }),
+        lon: Finite({ minimum: -180, maximum: 180 }),
+        height_m: Finite(),
+        nuclide: Type.Optional(Type.String({ maxLength: 32 })),
+        cps_at_1m: NonNeg(),
+        activity_Bq: Type.Optional(NonNeg()),
+        doseRate_uSv_h_at_1m: Type.Optional(NonNeg()),
+        ci95_m: Type.Optional(NonNeg()),
+        ambiguous: Type.Boolean(),
+      },
+      { additionalProperties: true },
+    ),
+    { maxItems: 16 },
+  ),
+});
+export type SourceMsg = Static<typeof SourceMsg>;
+
+export const XrayMsg = message({
+  scanId: Type.String({ minLength: 1, maxLength: 128 }),
+  decision: Type.Union([Type.Literal('clear'), Type.Literal('review'), Type.Literal('inspect')]),
+  reasons: Type.Array(Type.String({ maxLength: 256 }), { maxItems: 32 }),
+  detections: Type.Array(
+    Type.Object(
+      { class: Type.String({ maxLength: 64 }), score: Finite({ minimum: 0, maximum: 1 }) },
+      { additionalProperties: true },
+    ),
+    { maxItems: 256 },
+  ),
+  latency_ms: NonNeg(),
+});
+export type XrayMsg = Static<typeof XrayMsg>;
+
+export const EventMsg = message({
+  eventId: Type.String({ minLength: 1, maxLength: 64 }),
+  camera: Type.String({ minLength: 1, maxLength: 64 }),
+  type: Type.Union([
+    Type.Literal('abandoned_bag'),
+    Type.Literal('bag_switch'),
+    Type.Literal('companions'),
+    Type.Literal('dwell'),
+  ]),
+  trackIds: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 64 }),
+  bbox: Type.Tuple([Finite(), Finite(), Finite(), Finite()]),
+  confidence: Type.Optional(Finite({ minimum: 0, maximum: 1 })),
+});
+export type EventMsg = Static<typeof EventMsg>;
+
+/** A node's answer to a command. */
+export const AckMsg = message({
+  cmd: Type.String({ minLength: 1, maxLength: 32 }),
+  cmdId: Type.String({ minLength: 1, maxLength: 128 }),
+  ok: Type.Boolean(),
+  reason: Type.Optional(Type.String({ maxLength: 1024 })),
+});
+export type AckMsg = Static<typeof AckMsg>;
+
+export const SCHEMAS = {
+  status: StatusMsg,
+  rad: RadMsg,
+  alarm: AlarmMsg,
+  source: SourceMsg,
+  xray: XrayMsg,
+  event: EventMsg,
+  ack: AckMsg,
+} satisfies Record<Kind, TObject>;
+
+export interface MessageOf {
+  status: StatusMsg;
+  rad: RadMsg;
+  alarm: AlarmMsg;
+  source: SourceMsg;
+  xray: XrayMsg;
+  event: EventMsg;
+  ack: AckMsg;
+}
+export type AnyMessage = MessageOf[Kind];
+
+/** Envelope fields are added by the outbox; producers hand over the body only. */
+export type EnvelopeKey = keyof typeof EnvelopeProps;
+export type BodyOf<K extends Kind> = Omit<MessageOf[K], EnvelopeKey>;
+
+/**
+ * Delivery class: `critical` messages are never dropped by a full outbox; `routine` telemetry is dropped oldest
+ * first. Status is not carried by the outbox at all (it is retained state, re-sent on every heartbeat).
+ */
+export function priorityOf(kind: Kind): 'critical' | 'routine' {
+  switch (kind) {
+    case 'alarm':
+    case 'source':
+    case 'event':
+    case 'xray':
+    case 'ack':
+      return 'critical';
+    case 'rad':
+    case 'status':
+      return 'routine';
+    default: {
+      const never: never = kind;
+      throw new Error(`unknown kind ${String(never)}`);
+    }
+  }
+}
+
+/** Largest payload the aggregator accepts (bytes); bigger ones are dead-lettered as oversized. */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
