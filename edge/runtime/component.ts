@@ -1,0 +1,83 @@
+// The contract between the runtime and what it supervises: device drivers and analysis pipelines.
+import type { Logger } from '../../common/log.js';
+import type { BodyOf, Kind } from '../../protocol/index.js';
+
+/** Kinds a component may emit through the outbox (status is the runtime's own). */
+export type SummaryKind = Exclude<Kind, 'status'>;
+
+export interface ClockReading {
+  /** Wall-clock ms since the epoch. */
+  ts: number;
+  /** True when the wall clock has been synchronised (GPS or NTP) since boot. */
+  tsTrusted: boolean;
+  /** Monotonic ms since the process booted. */
+  mono_ms: number;
+}
+
+export interface Clock {
+  now(): ClockReading;
+  /** A time source (GPS fix, NTP check) says the wall clock is now right. */
+  markTrusted(source: 'gps' | 'ntp' | 'assume'): void;
+  readonly trusted: boolean;
+}
+
+export interface ComponentContext {
+  readonly node: string;
+  readonly site: string;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** Aborted when the component is being stopped; long loops check it. */
+  readonly signal: AbortSignal;
+  /** Hands a summary to the durable outbox; resolves once it is on disk (per the fsync policy). */
+  emit<K extends SummaryKind>(kind: K, body: BodyOf<K>): Promise<void>;
+  /** Reports a fatal error from asynchronous work: the supervisor stops the component and restarts it with backoff. */
+  fail(err: Error): void;
+  /** Shares the node's latest position (from GPS) with the status message. */
+  setPosition?(pos: { lat: number; lon: number; height_m?: number }): void;
+}
+
+/**
+ * A device driver or a pipeline. Constructors only keep their options; `start` does the work and resolves
+ * once the component runs (rejecting means it failed to start); `stop` releases everything and resolves
+ * when done. A component never throws from timers or callbacks: it calls `ctx.fail` instead.
+ */
+export interface Component {
+  readonly name: string;
+  readonly kind: 'device' | 'pipeline';
+  start(ctx: ComponentContext): Promise<void>;
+  stop(): Promise<void>;
+  /** Versions reported in status (calibration per detector, model names). */
+  versions?(): { calibration?: Record<string, string>; models?: Record<string, string> };
+}
+
+export interface ComponentSpec {
+  name: string;
+  type: string;
+  options?: Record<string, unknown>;
+}
+
+export type ComponentFactory = (spec: ComponentSpec) => Component;
+
+/**
+ * Lazy registry: each type maps to a loader so that a node only imports the drivers it runs. An unknown type
+ * throws and lists the valid ones.
+ */
+const registry: Record<string, { kind: 'device' | 'pipeline'; load: () => Promise<ComponentFactory> }> = {
+  synthetic: { kind: 'pipeline', load: async () => (await import('../pipelines/synthetic.js')).createSynthetic },
+};
+
+export function registerComponent(type: string, kind: 'device' | 'pipeline', load: () => Promise<ComponentFactory>): void {
+  registry[type] = { kind, load };
+}
+
+export function componentTypes(): string[] {
+  return Object.keys(registry).sort();
+}
+
+export async function createComponent(spec: ComponentSpec): Promise<Component> {
+  const entry = registry[spec.type];
+  if (!entry) {
+    throw new Error(`component "${spec.name}": unknown type "${spec.type}", expected one of ${componentTypes().join(', ')}`);
+  }
+  return (await entry.load())(spec);
+}
