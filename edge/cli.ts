@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// customs-edge: the command line of an edge box (run the runtime, check its health, validate a config).
+import { statSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { ConfigError } from '../common/errors.js';
+import { packageVersion } from '../common/version.js';
+import { loadEdgeConfig } from './runtime/config.js';
+import { EdgeRuntime, statusFilePath } from './runtime/runtime.js';
+
+const program = new Command();
+program
+  .name('customs-edge')
+  .description(
+    'Runtime of a customs inspection edge box (radiation vehicle, handheld, X-ray or camera node).\n' +
+      'It runs the configured device drivers and analysis pipelines, keeps every summary in a durable\n' +
+      'on-disk outbox and publishes it over MQTT v5 to the cloud aggregator; it works offline and catches up later.',
+  )
+  .version(packageVersion());
+
+program
+  .command('run')
+  .description('run the edge runtime until SIGINT/SIGTERM')
+  .requiredOption('-c, --config <file>', 'node configuration (YAML or JSON), validated against the edge config schema')
+  .addHelpText(
+    'after',
+    '\nExample config:\n  node: veh-01\n  site: port-a\n  role: vehicle\n  broker: { url: "mqtts://broker:8883", ca: ca.pem, cert: veh-01.pem, key: veh-01.key }\n' +
+      '  outbox: { dir: /var/lib/customs/outbox }\n  pipelines:\n    - { name: sim, type: synthetic, options: { rate_hz: 1 } }\n',
+  )
+  .action(async (opts: { config: string }) => {
+    const config = loadEdgeConfig(opts.config);
+    const rt = new EdgeRuntime({ config });
+    await rt.start();
+    let stopping = false;
+    const stop = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`customs-edge: ${sig}, stopping\n`);
+      rt.stop().then(
+        () => process.exit(0),
+        (e: unknown) => {
+          process.stderr.write(`customs-edge: stop failed: ${(e as Error).message}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+
+program
+  .command('health')
+  .description('exit 0 when the runtime configured in --config wrote its status recently (container health check)')
+  .requiredOption('-c, --config <file>', 'node configuration')
+  .addOption(new Option('--max-age <seconds>', 'oldest acceptable status, default 3 heartbeats').argParser(Number))
+  .action((opts: { config: string; maxAge?: number }) => {
+    const config = loadEdgeConfig(opts.config);
+    const file = statusFilePath(config);
+    const maxAge = opts.maxAge ?? config.health.heartbeat_s * 3;
+    let age: number;
+    try {
+      age = (Date.now() - statSync(file).mtimeMs) / 1000;
+    } catch {
+      process.stderr.write(`unhealthy: ${file} does not exist (runtime not started?)\n`);
+      process.exit(1);
+    }
+    if (age > maxAge) {
+      process.stderr.write(`unhealthy: ${file} is ${age.toFixed(0)} s old (> ${maxAge} s)\n`);
+      process.exit(1);
+    }
+    process.stdout.write(`healthy: status ${age.toFixed(1)} s old\n`);
+  });
+
+program
+  .command('check-config')
+  .description('validate a configuration file and print every problem as "path: what was expected"')
+  .argument('<file>', 'configuration file (YAML or JSON)')
+  .action((file: string) => {
+    const c = loadEdgeConfig(file);
+    process.stdout.write(`${file}: ok (node ${c.node}, site ${c.site}, role ${c.role}, ${c.devices.length} devices, ${c.pipelines.length} pipelines)\n`);
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  if (e instanceof ConfigError) {
+    process.stderr.write(`${e.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`customs-edge: ${(e as Error).message}\n`);
+  process.exit(1);
+});

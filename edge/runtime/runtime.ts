@@ -1,0 +1,214 @@
+// One edge box: config → clock, outbox, MQTT link, supervised devices and pipelines, status heartbeat.
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../../common/log.js';
+import { logger as makeLogger } from '../../common/log.js';
+import { InputError } from '../../common/errors.js';
+import { packageVersion } from '../../common/version.js';
+import {
+  SCHEMA_VERSION,
+  cmdTopic,
+  dataTopic,
+  priorityOf,
+  validate,
+  type BodyOf,
+  type Position,
+  type StatusMsg,
+} from '../../protocol/index.js';
+import { bootId, SystemClock } from './clock.js';
+import { createComponent, type Clock, type Component, type SummaryKind } from './component.js';
+import type { EdgeConfig } from './config.js';
+import { MqttLink } from './link.js';
+import { Outbox } from './outbox.js';
+import { Supervisor } from './supervisor.js';
+import { createSysinfo, type SysSample } from './sysinfo.js';
+
+export interface RuntimeOptions {
+  config: EdgeConfig;
+  log?: Logger;
+  clock?: Clock;
+  /** Extra components created by the caller (tests, the demo) besides those named in the config. */
+  components?: Component[];
+}
+
+/** File the runtime rewrites at every heartbeat; `customs-edge health` checks that it is fresh. */
+export function statusFilePath(config: EdgeConfig): string {
+  return join(config.outbox.dir, 'status.json');
+}
+
+export class EdgeRuntime {
+  readonly boot = bootId();
+  readonly config: EdgeConfig;
+  readonly clock: Clock;
+  private readonly log: Logger;
+  private outbox!: Outbox;
+  private link!: MqttLink;
+  private supervisor!: Supervisor;
+  private readonly sysinfo;
+  private lastSample: SysSample | undefined;
+  private seq = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private position: Position | undefined;
+  private components: Component[] = [];
+  private started = false;
+
+  constructor(private readonly opts: RuntimeOptions) {
+    this.config = opts.config;
+    this.log = opts.log ?? makeLogger('edge');
+    this.clock = opts.clock ?? new SystemClock({ trust: opts.config.clock.trust, log: this.log });
+    this.sysinfo = createSysinfo({ diskPath: opts.config.health.diskPath ?? opts.config.outbox.dir });
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    mkdirSync(c.outbox.dir, { recursive: true });
+    this.outbox = await Outbox.open({
+      dir: c.outbox.dir,
+      maxBytes: c.outbox.maxBytes,
+      segmentBytes: c.outbox.segmentBytes,
+      fsync: c.outbox.fsync,
+      fsyncInterval_ms: c.outbox.fsyncInterval_ms,
+      log: this.log.child({ ns: 'outbox' }),
+    });
+    this.outbox.on('full', (full) => {
+      this.log.warn({ full }, full ? 'outbox full: dropping oldest routine telemetry' : 'outbox has room again');
+      this.link?.publishStatus();
+    });
+    this.link = new MqttLink({
+      url: c.broker.url,
+      clientId: c.node,
+      ca: c.broker.ca,
+      cert: c.broker.cert,
+      key: c.broker.key,
+      keepalive_s: c.broker.keepalive_s,
+      reconnect_ms: c.broker.reconnect_ms,
+      statusTopic: dataTopic(c.site, c.node, 'status'),
+      commandFilter: cmdTopic(c.site, c.node, '#'),
+      inflight: c.outbox.inflight,
+      backlogRate_per_s: c.outbox.backlogRate_per_s,
+      outbox: this.outbox,
+      makeStatus: (online) => Buffer.from(JSON.stringify(this.status(online))),
+      log: this.log.child({ ns: 'link' }),
+    });
+    this.supervisor = new Supervisor({
+      log: this.log.child({ ns: 'supervisor' }),
+      makeContext: (component) => ({
+        node: c.node,
+        site: c.site,
+        log: this.log.child({ ns: component.name }),
+        clock: this.clock,
+        emit: (kind, body) => this.emit(kind, body),
+        setPosition: (p) => {
+          this.position = p;
+        },
+      }),
+    });
+    this.supervisor.on('state', (s) => {
+      this.log.info({ component: s.name, state: s.state, restarts: s.restarts, err: s.lastError }, 'component state');
+    });
+    for (const spec of [...c.devices, ...c.pipelines]) this.components.push(await createComponent(spec));
+    this.components.push(...(this.opts.components ?? []));
+    for (const comp of this.components) this.supervisor.add(comp);
+    this.lastSample = await this.sysinfo.sample();
+    this.link.start();
+    await this.supervisor.start();
+    this.started = true;
+    this.writeStatusFile();
+    this.heartbeat = setInterval(() => void this.beat(), c.health.heartbeat_s * 1000);
+    this.log.info({ node: c.node, site: c.site, role: c.role, boot: this.boot, components: this.components.length }, 'edge runtime started');
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    clearInterval(this.heartbeat);
+    await this.supervisor.stop();
+    await this.link.stop();
+    await this.outbox.close();
+    this.log.info('edge runtime stopped');
+  }
+
+  /**
+   * Stamps a summary with the envelope, validates it against the protocol (a pipeline bug must not reach the
+   * cloud's dead-letter topic), journals it and hands it to the link.
+   */
+  async emit<K extends SummaryKind>(kind: K, body: BodyOf<K>): Promise<void> {
+    const c = this.config;
+    const r = this.clock.now();
+    const msg = {
+      v: SCHEMA_VERSION,
+      node: c.node,
+      site: c.site,
+      boot: this.boot,
+      seq: this.seq,
+      ts: r.ts,
+      tsTrusted: r.tsTrusted,
+      mono_ms: Math.round(r.mono_ms),
+      ...body,
+    };
+    const check = validate(kind, msg);
+    if (!check.ok) throw new InputError(`${kind} summary does not match the protocol schema: ${check.errors.join('; ')}`);
+    this.seq++;
+    const entry = await this.outbox.append(dataTopic(c.site, c.node, kind), priorityOf(kind), Buffer.from(JSON.stringify(msg)));
+    if (entry) this.link.enqueue(entry);
+  }
+
+  status(online: boolean): StatusMsg {
+    const c = this.config;
+    const r = this.clock.now();
+    const s = this.lastSample;
+    const calibration: Record<string, string> = {};
+    const models: Record<string, string> = {};
+    for (const comp of this.components) {
+      const v = comp.versions?.();
+      Object.assign(calibration, v?.calibration ?? {});
+      Object.assign(models, v?.models ?? {});
+    }
+    const ob = this.outbox?.stats();
+    return {
+      v: SCHEMA_VERSION,
+      node: c.node,
+      site: c.site,
+      boot: this.boot,
+      // The last seq handed out: the cloud can tell a gap at the tail from a quiet node.
+      seq: Math.max(0, this.seq - 1),
+      ts: r.ts,
+      tsTrusted: r.tsTrusted,
+      mono_ms: Math.round(r.mono_ms),
+      role: c.role,
+      online,
+      version: packageVersion(),
+      uptime_s: Math.round(r.mono_ms / 1000),
+      ...(s ? { cpu_pct: s.cpu_pct, mem_rss_bytes: s.mem_rss_bytes, mem_free_bytes: s.mem_free_bytes, disk_free_bytes: s.disk_free_bytes } : {}),
+      components: this.supervisor?.statuses() ?? {},
+      ...(ob ? { outbox: { depth: ob.depth, bytes: ob.bytes, droppedRoutine: ob.droppedRoutine, full: ob.full } } : {}),
+      calibration,
+      models,
+      ...(this.position ? { position: this.position } : {}),
+    };
+  }
+
+  stats() {
+    return { seq: this.seq, outbox: this.outbox.stats(), link: this.link.stats(), components: this.supervisor.statuses() };
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      this.lastSample = await this.sysinfo.sample();
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'system sample failed');
+    }
+    this.link.publishStatus();
+    this.writeStatusFile();
+  }
+
+  private writeStatusFile(): void {
+    const file = statusFilePath(this.config);
+    try {
+      writeFileSync(`${file}.tmp`, JSON.stringify(this.status(true)));
+      renameSync(`${file}.tmp`, file);
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message, file }, 'cannot write status file');
+    }
+  }
+}
