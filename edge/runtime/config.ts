@@ -1,8 +1,14 @@
 // The edge box configuration: one JSON schema (TypeBox) that is both the validator and the TS type.
-import { Type, type Static } from '@sinclair/typebox';
-import { loadConfigFile, validateConfig } from '../../common/config.js';
+import { readFileSync } from 'node:fs';
+import { Type, type Static, type TUnsafe } from '@sinclair/typebox';
+import { parseConfigText, validateConfig } from '../../common/config.js';
 import { ID_PATTERN } from '../../protocol/index.js';
 import { ConfigError } from '../../common/errors.js';
+
+/** An `enum` rather than a union of literals, so a wrong value reads `expected one of [...]` on one line. */
+function stringEnum<T extends string>(values: readonly T[], opts: object = {}): TUnsafe<T> {
+  return Type.Unsafe<T>({ ...opts, type: 'string', enum: [...values] });
+}
 
 const ComponentSpec = Type.Object(
   {
@@ -17,7 +23,7 @@ export const EdgeConfigSchema = Type.Object(
   {
     node: Type.String({ pattern: ID_PATTERN, description: 'node id, used as MQTT client id and topic level' }),
     site: Type.String({ pattern: ID_PATTERN }),
-    role: Type.Union([Type.Literal('vehicle'), Type.Literal('handheld'), Type.Literal('xray'), Type.Literal('camera')]),
+    role: stringEnum(['vehicle', 'handheld', 'xray', 'camera'] as const),
     broker: Type.Object(
       {
         url: Type.String({ pattern: '^(mqtt|mqtts|tcp|tls|ssl)://', description: 'mqtt://host:1883 or mqtts://host:8883' }),
@@ -25,6 +31,10 @@ export const EdgeConfigSchema = Type.Object(
         cert: Type.Optional(Type.String({ description: 'PEM file of this node client certificate' })),
         key: Type.Optional(Type.String({ description: 'PEM file of this node private key' })),
         keepalive_s: Type.Integer({ minimum: 5, maximum: 3600, default: 30 }),
+        protocolVersion: Type.Union([Type.Literal(5), Type.Literal(4)], {
+          default: 5,
+          description: 'MQTT 5 (default); 4 = MQTT 3.1.1 for brokers without v5, such as the demo broker',
+        }),
         reconnect_ms: Type.Integer({ minimum: 100, maximum: 600000, default: 1000 }),
       },
       { additionalProperties: false },
@@ -34,7 +44,7 @@ export const EdgeConfigSchema = Type.Object(
         dir: Type.String({ minLength: 1 }),
         maxBytes: Type.Integer({ minimum: 65536, default: 256 * 1024 * 1024 }),
         segmentBytes: Type.Integer({ minimum: 4096, default: 4 * 1024 * 1024 }),
-        fsync: Type.Union([Type.Literal('always'), Type.Literal('interval'), Type.Literal('never')], {
+        fsync: stringEnum(['always', 'interval', 'never'] as const, {
           default: 'always',
           description: 'always: group commit, fsync before publish; interval: every fsyncInterval_ms; never: OS decides',
         }),
@@ -46,7 +56,7 @@ export const EdgeConfigSchema = Type.Object(
     ),
     clock: Type.Object(
       {
-        trust: Type.Union([Type.Literal('ntp'), Type.Literal('gps'), Type.Literal('assume'), Type.Literal('never')], {
+        trust: stringEnum(['ntp', 'gps', 'assume', 'never'] as const, {
           default: 'ntp',
           description: 'what makes the wall clock trusted: NTP sync (systemd-timesyncd), a GPS fix, assumed, or never',
         }),
@@ -69,28 +79,53 @@ export const EdgeConfigSchema = Type.Object(
 export type EdgeConfig = Static<typeof EdgeConfigSchema>;
 
 export function loadEdgeConfig(file: string): EdgeConfig {
-  const cfg = loadConfigFile(file, EdgeConfigSchema);
-  checkNames(file, cfg);
-  return cfg;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, [`/: cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
+  }
+  return parseEdgeConfig(file, parseConfigText(file, text));
 }
 
+/** Validates against the schema and the cross-field rules together, so one run reports every problem. */
 export function parseEdgeConfig(file: string, value: unknown): EdgeConfig {
-  const cfg = validateConfig(file, EdgeConfigSchema, value);
-  checkNames(file, cfg);
+  let cfg: EdgeConfig | undefined;
+  const problems: string[] = [];
+  try {
+    cfg = validateConfig(file, EdgeConfigSchema, value);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    problems.push(...e.problems);
+  }
+  problems.push(...crossFieldProblems(value));
+  if (problems.length || !cfg) throw new ConfigError(file, problems);
   return cfg;
 }
 
-function checkNames(file: string, cfg: EdgeConfig): void {
-  const seen = new Map<string, string>();
+/** Rules a JSON schema cannot say; written against the raw value because they also run when the schema failed. */
+function crossFieldProblems(value: unknown): string[] {
   const problems: string[] = [];
-  for (const [list, items] of [['devices', cfg.devices], ['pipelines', cfg.pipelines]] as const) {
-    items.forEach((c, i) => {
+  if (!isRecord(value)) return problems;
+  const seen = new Map<string, string>();
+  for (const list of ['devices', 'pipelines'] as const) {
+    const items = value[list];
+    if (!Array.isArray(items)) continue;
+    items.forEach((c: unknown, i) => {
+      if (!isRecord(c) || typeof c.name !== 'string') return;
       const where = `/${list}/${i}/name`;
       const prev = seen.get(c.name);
       if (prev) problems.push(`${where}: name "${c.name}" already used at ${prev}`);
       else seen.set(c.name, where);
     });
   }
-  if (!!cfg.broker.cert !== !!cfg.broker.key) problems.push('/broker: cert and key must be given together');
-  if (problems.length) throw new ConfigError(file, problems);
+  const broker = value.broker;
+  if (isRecord(broker) && !!broker.cert !== !!broker.key) {
+    problems.push('/broker: cert and key must be given together');
+  }
+  return problems;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

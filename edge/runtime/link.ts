@@ -19,6 +19,8 @@ export interface LinkOptions {
   key?: string;
   keepalive_s: number;
   reconnect_ms: number;
+  /** 5 (default) or 4 (MQTT 3.1.1, for brokers such as aedes that lack v5). */
+  protocolVersion?: 4 | 5;
   /** Upper bound of the reconnect backoff. */
   reconnectMax_ms?: number;
   statusTopic: string;
@@ -146,15 +148,16 @@ export class MqttLink extends EventEmitter<{
     if (this.stopped) return;
     const session = ++this.session;
     const o = this.opts;
+    const v5 = (o.protocolVersion ?? 5) === 5;
     const options: IClientOptions = {
       clientId: o.clientId,
-      protocolVersion: 5,
+      protocolVersion: v5 ? 5 : 4,
       clean: true,
       keepalive: o.keepalive_s,
       reconnectPeriod: 0,
       connectTimeout: 10_000,
       queueQoSZero: false,
-      properties: { sessionExpiryInterval: 0 },
+      ...(v5 ? { properties: { sessionExpiryInterval: 0 } } : {}),
       will: { topic: o.statusTopic, payload: o.makeStatus(false), qos: 1, retain: true },
     };
     try {

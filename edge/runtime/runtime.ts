@@ -81,6 +81,7 @@ export class EdgeRuntime {
       cert: c.broker.cert,
       key: c.broker.key,
       keepalive_s: c.broker.keepalive_s,
+      protocolVersion: c.broker.protocolVersion,
       reconnect_ms: c.broker.reconnect_ms,
       statusTopic: dataTopic(c.site, c.node, 'status'),
       commandFilter: cmdTopic(c.site, c.node, '#'),

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian/Ubuntu machine (as root, or with sudo), then runs the whole suite:
+# type check, unit and integration tests (real Mosquitto and InfluxDB on loopback), and the edge image build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=
+[[ $(id -u) == 0 ]] || SUDO=sudo
+pkgs=(mosquitto mosquitto-clients influxdb influxdb-client libxml2-utils openssl
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  podman debootstrap)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  echo "[test-ci] installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The packages start system services on the default ports; the tests start their own on free ports instead.
+$SUDO pkill -x mosquitto 2>/dev/null || true
+$SUDO pkill -x influxd 2>/dev/null || true
+
+echo "[test-ci] npm ci"
+npm ci --no-audit --no-fund
+echo "[test-ci] type check"
+npm run typecheck
+echo "[test-ci] tests"
+npm test
+echo "[test-ci] edge image"
+bash scripts/build-image.sh
+echo "[test-ci] all green"
