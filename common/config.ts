@@ -15,7 +15,8 @@ export function parseConfigText(file: string, text: string): unknown {
   } catch (e) {
     if (e instanceof YAMLParseError) {
       const pos = e.linePos?.[0];
-      throw new ConfigError(file, [`${pos ? `line ${pos.line}, column ${pos.col}` : '/'}: ${e.message.split('\n')[0]}`]);
+      const what = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+      throw new ConfigError(file, [`${pos ? `line ${pos.line}, column ${pos.col}` : '/'}: ${what}`]);
     }
     throw e;
   }

@@ -111,6 +111,8 @@ export class EdgeRuntime {
     this.components.push(...(this.opts.components ?? []));
     for (const comp of this.components) this.supervisor.add(comp);
     this.lastSample = await this.sysinfo.sample();
+    // One synchronous look at NTP before the first summary, so a synchronised box does not start untrusted.
+    if (this.clock instanceof SystemClock) await this.clock.refresh();
     this.link.start();
     await this.supervisor.start();
     this.started = true;
