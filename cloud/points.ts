@@ -3,7 +3,7 @@ import type { AnyMessage, Kind, MessageOf } from '../protocol/index.js';
 
 /*
  * Series layout (database `customs`, default retention policy). Every point carries the tags `site`, `node`
- * and the fields `seq` (integer), `hist` (boolean), `ts_src` (string: edge | corrected | received).
+ * and the fields `seq` (integer), `boot` (string), `hist` (boolean), `ts_src` (string: edge | corrected | received).
  *
  *   node_status   tags role            fields online, uptime_s, cpu_pct, mem_rss_bytes, disk_free_bytes,
  *                                            outbox_depth, outbox_bytes, outbox_dropped, outbox_full,
@@ -84,7 +84,7 @@ const INT = ['seq', 'outbox_depth', 'outbox_bytes', 'outbox_dropped', 'n_detecti
 export function toLines(s: Stamped): string[] {
   const m = s.msg;
   const base = { site: m.site, node: m.node };
-  const common = { seq: m.seq, hist: m.hist === true, ts_src: s.tsSrc };
+  const common = { seq: m.seq, boot: m.boot, hist: m.hist === true, ts_src: s.tsSrc };
   const t = pointTime(s.time_ms, m.seq);
   const out: (string | undefined)[] = [];
   switch (s.kind) {
