@@ -43,7 +43,9 @@ async function cloud(t: Test) {
   const agg = new Aggregator({
     config: parseAggregatorConfig('test', {
       id: 'agg-e2e',
-      mqtt: { url: `mqtt://127.0.0.1:${broker.port}` },
+      // Mosquitto 2.0.11 does not restore shared subscriptions when it restarts (plain persistent ones it does),
+      // so the broker-restart scenarios run the single-aggregator configuration; see README, "Mosquitto".
+      mqtt: { url: `mqtt://127.0.0.1:${broker.port}`, shared: false },
       influx: { url: influx.url, flushInterval_ms: 50 },
       spool: { dir: tempDir('e2e-spool') },
     }),
@@ -160,7 +162,7 @@ t.test('edge killed with SIGKILL mid-stream, then restarted: nothing lost, nothi
     const [rad, alarm] = await count();
     const n = [...rad!.values(), ...alarm!.values()].reduce((a, l) => a + l.length, 0);
     return n >= expectTotal;
-  }, 30_000, `${expectTotal} points in InfluxDB`);
+  }, 30_000, `${expectTotal} points in InfluxDB`).catch(() => undefined);
   const [rad, alarm] = await count();
   const merged = new Map<string, number[]>();
   for (const m of [rad!, alarm!]) for (const [b, l] of m) merged.set(b, [...(merged.get(b) ?? []), ...l].sort((a, c) => a - c));

@@ -1,6 +1,6 @@
 // Starts real Mosquitto and InfluxDB processes from the system binaries on free loopback ports for tests and benches.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,6 +80,9 @@ export interface Service {
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Service> {
   const port = opts.port ?? (await freePort());
   const dir = tempDir('mosquitto');
+  // Started as root, mosquitto drops to the `mosquitto` user before it opens its persistence file: without write
+  // access here it silently keeps sessions in memory only, and a restart loses queued messages.
+  chmodSync(dir, 0o777);
   const conf = join(dir, 'mosquitto.conf');
   const listener = (opts.listenerConfig ?? 'listener ${port} 127.0.0.1\nallow_anonymous true\n').replaceAll('${port}', String(port));
   writeFileSync(
