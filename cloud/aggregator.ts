@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { connect as mqttConnect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { CustomsError } from '../common/errors.js';
 import { logger, type Logger } from '../common/log.js';
-import { dataFilter, decode, dlqTopic, TOPIC_ROOT, type AnyMessage, type RejectReason } from '../protocol/index.js';
+import { dataFilter, decode, dlqTopic, PEER_ROOT, peerSeenTopic, TOPIC_ROOT, type AnyMessage, type RejectReason } from '../protocol/index.js';
 import type { AggregatorConfig } from './config.js';
 import { BootClocks, DedupTracker, type GapInfo } from './dedup.js';
 import { AggregatorMetrics, StatusServer, type MetricsSource } from './http.js';
@@ -45,7 +45,6 @@ const SUB_DATA = 1;
 const SUB_STATUS = 2;
 const STATUS_FILTER = `${TOPIC_ROOT}/+/+/status`;
 /** Where aggregators of one group tell each other which seqs they took (see the comment on gaps below). */
-const PEER_ROOT = 'customs-agg/v1';
 const PEER_MAX_SEQS = 50_000;
 const START_TIMEOUT_MS = 30_000;
 const REJECT_LOG_EVERY_MS = 10_000;
@@ -575,7 +574,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
   /** Publishes the seqs spooled since the last call: per boot the first seq and the deltas to the next ones. */
   private announceSeen(): void {
     if (!this.seenOut.size || !this.client || !this.connected) return;
-    const topic = `${PEER_ROOT}/${this.cfg.mqtt.group}/seen/${this.cfg.id}`;
+    const topic = peerSeenTopic(this.cfg.mqtt.group, this.cfg.id);
     let boots: [string, string, string, number, number[]][] = [];
     let n = 0;
     const send = () => {

@@ -34,6 +34,24 @@ export function dataFilter(sharedGroup?: string): string {
   return sharedGroup ? `$share/${sharedGroup}/${f}` : f;
 }
 
+/** Aggregators of one shared-subscription group tell each other which seqs they spooled (gap accounting). */
+export const PEER_ROOT = 'customs-agg/v1';
+
+export function peerSeenTopic(group: string, aggregatorId: string): string {
+  return `${PEER_ROOT}/${group}/seen/${aggregatorId}`;
+}
+
+/**
+ * What an aggregator identity must be allowed on the broker: read every data topic and its peers'
+ * announcements; write its dead letters, its own announcements and commands to nodes.
+ */
+export function aggregatorAclTopics(aggregatorId: string, group: string): { readTopics: string[]; writeTopics: string[] } {
+  return {
+    readTopics: [`${TOPIC_ROOT}/#`, `${PEER_ROOT}/${group}/#`],
+    writeTopics: [`${DLQ_ROOT}/${aggregatorId}/#`, peerSeenTopic(group, aggregatorId), `${TOPIC_ROOT}/+/+/cmd/#`],
+  };
+}
+
 export function dlqTopic(aggregatorId: string, reason: string): string {
   return `${DLQ_ROOT}/${aggregatorId}/${reason}`;
 }

@@ -4,6 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { aggregatorAclTopics, dlqTopic, peerSeenTopic } from '../protocol/index.js';
 import { ProvisionError, aclEntryFor, initCa, issueServerCert, provisionNode, provisionService } from '../cloud/provision.js';
 import { ID_PATTERN, cmdTopic, dataFilter, dataTopic } from '../protocol/topics.js';
 import { startMosquitto, tempDir } from './harness/services.js';
@@ -78,7 +79,7 @@ t.test('a TLS broker with provisioned identities', async (t) => {
   const pki = await makeTestPki({
     site: SITE,
     nodes: ['node-a', 'node-b'],
-    services: [{ name: AGG, readTopics: ['customs/v1/#'], writeTopics: ['customs/v1/+/+/cmd/#'] }],
+    services: [{ name: AGG, ...aggregatorAclTopics('agg-1', 'customs') }],
   });
   t.teardown(() => pki.close());
   const broker = await startMosquitto({ listenerConfig: pki.listenerConfig });
@@ -98,6 +99,17 @@ t.test('a TLS broker with provisioned identities', async (t) => {
     await nodeA.publishAsync(topic, '{"online":true}', { qos: 1 });
     await aggSeen.until(topic);
     t.same(aggSeen.got.filter((m) => m.topic === topic), [{ topic, payload: '{"online":true}' }], 'exactly the published message arrived');
+  });
+
+  await t.test('the aggregator identity may dead-letter and announce to its peers, but not speak for a node', async (t) => {
+    for (const topic of [dlqTopic('agg-1', 'schema'), peerSeenTopic('customs', 'agg-1')]) {
+      await t.resolves(agg.publishAsync(topic, 'x', { qos: 1 }), `allowed: ${topic}`);
+    }
+    const err = await agg.publishAsync(dataTopic(SITE, 'node-a', 'rad'), 'x', { qos: 1 }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: number },
+    );
+    t.equal(err?.code, 0x87, 'PUBACK 0x87 for a node data topic');
   });
 
   await t.test('(2) a node cannot publish under another node, nor forge its own commands', async (t) => {
