@@ -33,22 +33,17 @@ export interface Stamped {
   tsSrc: TsSource;
 }
 
-type FieldValue = number | boolean | string | undefined;
+/** Characters that need escaping somewhere in line protocol; most values have none, so one test skips the work. */
+const NEEDS_ESCAPE = /[,= \\"\n]/;
 
-function escMeasurement(s: string): string {
-  return s.replace(/[, ]/g, (c) => `\\${c}`);
-}
-function escTag(s: string): string {
-  return s.replace(/[,= \\]/g, (c) => `\\${c}`).replace(/\n/g, ' ');
-}
-function escString(s: string): string {
-  return `"${s.replace(/["\\]/g, (c) => `\\${c}`).replace(/\n/g, ' ')}"`;
+/** A tag value (or measurement name): commas, equals signs, spaces and backslashes escaped, newlines flattened. */
+function tagValue(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? s.replace(/[,= \\]/g, (c) => `\\${c}`).replace(/\n/g, ' ') : s;
 }
 
-function fieldText(v: number | boolean | string, int: boolean): string {
-  if (typeof v === 'boolean') return v ? 'true' : 'false';
-  if (typeof v === 'string') return escString(v);
-  return int ? `${Math.trunc(v)}i` : String(v);
+/** A string field value in double quotes: quotes and backslashes escaped, newlines flattened. */
+function quoted(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? `"${s.replace(/["\\]/g, (c) => `\\${c}`).replace(/\n/g, ' ')}"` : `"${s}"`;
 }
 
 /** Nanosecond timestamp text for a message (see the header comment). */
@@ -56,114 +51,122 @@ export function pointTime(time_ms: number, seq: number): string {
   return `${Math.trunc(time_ms)}${String(seq % 1_000_000).padStart(6, '0')}`;
 }
 
-function line(
-  measurement: string,
-  tags: Record<string, string | undefined>,
-  fields: Record<string, FieldValue>,
-  intFields: readonly string[],
-  time: string,
-): string | undefined {
-  const tagText = Object.keys(tags)
-    .sort()
-    .filter((k) => tags[k] !== undefined && tags[k] !== '')
-    .map((k) => `,${k}=${escTag(tags[k] as string)}`)
-    .join('');
-  const fieldParts: string[] = [];
-  for (const [k, v] of Object.entries(fields)) {
-    if (v === undefined) continue;
-    if (typeof v === 'number' && !Number.isFinite(v)) continue;
-    fieldParts.push(`${escTag(k)}=${fieldText(v, intFields.includes(k))}`);
+/**
+ * Builds one line: the caller writes tags in key order (InfluxDB's fastest path) and fields with constant, safe
+ * keys. Field values that are absent or not finite are left out; a line without fields is not written.
+ */
+class Line {
+  private text: string;
+  private fields = 0;
+
+  /** `tags` is the already-escaped `,k=v` list (site and node are ids and never need escaping). */
+  constructor(measurement: string, tags: string) {
+    this.text = measurement + tags;
   }
-  if (fieldParts.length === 0) return undefined;
-  return `${escMeasurement(measurement)}${tagText} ${fieldParts.join(',')} ${time}`;
+
+  private sep(): string {
+    return this.fields++ === 0 ? ' ' : ',';
+  }
+
+  num(k: string, v: number | undefined): this {
+    if (v !== undefined && Number.isFinite(v)) this.text += `${this.sep()}${k}=${v}`;
+    return this;
+  }
+
+  int(k: string, v: number | undefined): this {
+    if (v !== undefined && Number.isFinite(v)) this.text += `${this.sep()}${k}=${Math.trunc(v)}i`;
+    return this;
+  }
+
+  bool(k: string, v: boolean | undefined): this {
+    if (v !== undefined) this.text += `${this.sep()}${k}=${v ? 'true' : 'false'}`;
+    return this;
+  }
+
+  /** A field whose value text is already formatted (a constant). */
+  lit(k: string, text: string): this {
+    this.text += `${this.sep()}${k}=${text}`;
+    return this;
+  }
+
+  str(k: string, v: string | undefined): this {
+    if (v !== undefined) this.text += `${this.sep()}${k}=${quoted(v)}`;
+    return this;
+  }
+
+  end(time: string, out: string[]): void {
+    if (this.fields > 0) out.push(`${this.text} ${time}`);
+  }
 }
 
-const INT = ['seq', 'outbox_depth', 'outbox_bytes', 'outbox_dropped', 'n_detections', 'idx'];
+/** Optional tag: left out when absent or empty, as InfluxDB rejects empty tag values. */
+function tag(k: string, v: string | undefined): string {
+  return v === undefined || v === '' ? '' : `,${k}=${tagValue(v)}`;
+}
 
 /** Line-protocol lines for one accepted message (usually one line; per-detector and per-source rows add more). */
 export function toLines(s: Stamped): string[] {
   const m = s.msg;
-  const base = { site: m.site, node: m.node };
-  const common = { seq: m.seq, boot: m.boot, hist: m.hist === true, ts_src: s.tsSrc };
+  const node = `,node=${m.node}`;
+  const site = `,site=${m.site}`;
   const t = pointTime(s.time_ms, m.seq);
-  const out: (string | undefined)[] = [];
+  const tsSrc = s.tsSrc === 'edge' ? '"edge"' : s.tsSrc === 'corrected' ? '"corrected"' : '"received"';
+  // The fields every point carries, written first and in the same order on every line.
+  const common = (l: Line): Line => l.int('seq', m.seq).str('boot', m.boot).bool('hist', m.hist === true).lit('ts_src', tsSrc);
+  const out: string[] = [];
   switch (s.kind) {
     case 'status': {
       const st = m as MessageOf['status'];
-      out.push(
-        line(
-          'node_status',
-          { ...base, role: st.role },
-          {
-            ...common,
-            online: st.online,
-            uptime_s: st.uptime_s,
-            cpu_pct: st.cpu_pct,
-            mem_rss_bytes: st.mem_rss_bytes,
-            disk_free_bytes: st.disk_free_bytes,
-            outbox_depth: st.outbox?.depth,
-            outbox_bytes: st.outbox?.bytes,
-            outbox_dropped: st.outbox?.droppedRoutine,
-            outbox_full: st.outbox?.full,
-            lat: st.position?.lat,
-            lon: st.position?.lon,
-            version: st.version,
-          },
-          INT,
-          t,
-        ),
-      );
+      common(new Line('node_status', `${node}${tag('role', st.role)}${site}`))
+        .bool('online', st.online)
+        .num('uptime_s', st.uptime_s)
+        .num('cpu_pct', st.cpu_pct)
+        .num('mem_rss_bytes', st.mem_rss_bytes)
+        .num('disk_free_bytes', st.disk_free_bytes)
+        .int('outbox_depth', st.outbox?.depth)
+        .int('outbox_bytes', st.outbox?.bytes)
+        .int('outbox_dropped', st.outbox?.droppedRoutine)
+        .bool('outbox_full', st.outbox?.full)
+        .num('lat', st.position?.lat)
+        .num('lon', st.position?.lon)
+        .str('version', st.version)
+        .end(t, out);
       break;
     }
     case 'rad': {
       const r = m as MessageOf['rad'];
-      out.push(
-        line(
-          'rad',
-          base,
-          {
-            ...common,
-            gross_cps: r.gross_cps,
-            doseRate_uSv_h: r.doseRate_uSv_h,
-            gm_cps: r.gm_cps,
-            live_s: r.live_s,
-            lat: r.position?.lat,
-            lon: r.position?.lon,
-            height_m: r.position?.height_m,
-          },
-          INT,
-          t,
-        ),
-      );
+      common(new Line('rad', `${node}${site}`))
+        .num('gross_cps', r.gross_cps)
+        .num('doseRate_uSv_h', r.doseRate_uSv_h)
+        .num('gm_cps', r.gm_cps)
+        .num('live_s', r.live_s)
+        .num('lat', r.position?.lat)
+        .num('lon', r.position?.lon)
+        .num('height_m', r.position?.height_m)
+        .end(t, out);
       for (const d of r.detectors) {
-        out.push(line('rad_detector', { ...base, detector: d.id }, { ...common, cps: d.cps, doseRate_uSv_h: d.doseRate_uSv_h }, INT, t));
+        common(new Line('rad_detector', `${tag('detector', d.id)}${node}${site}`))
+          .num('cps', d.cps)
+          .num('doseRate_uSv_h', d.doseRate_uSv_h)
+          .end(t, out);
       }
       break;
     }
     case 'alarm': {
       const a = m as MessageOf['alarm'];
       const top = a.nuclides[0];
-      out.push(
-        line(
-          'alarm',
-          { ...base, nuclide: top?.nuclide ?? 'none', category: top?.category ?? 'none' },
-          {
-            ...common,
-            alarm_id: a.alarmId,
-            test: a.test,
-            statistic: a.statistic,
-            threshold: a.threshold,
-            confidence: top?.confidence,
-            gross_cps: a.gross_cps,
-            doseRate_uSv_h: a.doseRate_uSv_h,
-            lat: a.position?.lat,
-            lon: a.position?.lon,
-            nuclides: a.nuclides.map((n) => n.nuclide).join(','),
-          },
-          INT,
-          t,
-        ),
-      );
+      common(new Line('alarm', `${tag('category', top?.category ?? 'none')}${node}${tag('nuclide', top?.nuclide ?? 'none')}${site}`))
+        .str('alarm_id', a.alarmId)
+        .str('test', a.test)
+        .num('statistic', a.statistic)
+        .num('threshold', a.threshold)
+        .num('confidence', top?.confidence)
+        .num('gross_cps', a.gross_cps)
+        .num('doseRate_uSv_h', a.doseRate_uSv_h)
+        .num('lat', a.position?.lat)
+        .num('lon', a.position?.lon)
+        .str('nuclides', a.nuclides.map((n) => n.nuclide).join(','))
+        .end(t, out);
       break;
     }
     case 'source': {
@@ -171,77 +174,55 @@ export function toLines(s: Stamped): string[] {
       so.sources.forEach((src, idx) => {
         // Each source of an estimate gets its own nanosecond so rows of one message do not overwrite each other.
         const ti = pointTime(s.time_ms, (m.seq * 17 + idx) % 1_000_000);
-        out.push(
-          line(
-            'source',
-            { ...base, nuclide: src.nuclide ?? 'unknown' },
-            {
-              ...common,
-              estimate_id: so.estimateId,
-              idx,
-              lat: src.lat,
-              lon: src.lon,
-              height_m: src.height_m,
-              cps_at_1m: src.cps_at_1m,
-              activity_Bq: src.activity_Bq,
-              doseRate_uSv_h_at_1m: src.doseRate_uSv_h_at_1m,
-              ci95_m: src.ci95_m,
-              ambiguous: src.ambiguous,
-            },
-            INT,
-            ti,
-          ),
-        );
+        common(new Line('source', `${node}${tag('nuclide', src.nuclide ?? 'unknown')}${site}`))
+          .str('estimate_id', so.estimateId)
+          .int('idx', idx)
+          .num('lat', src.lat)
+          .num('lon', src.lon)
+          .num('height_m', src.height_m)
+          .num('cps_at_1m', src.cps_at_1m)
+          .num('activity_Bq', src.activity_Bq)
+          .num('doseRate_uSv_h_at_1m', src.doseRate_uSv_h_at_1m)
+          .num('ci95_m', src.ci95_m)
+          .bool('ambiguous', src.ambiguous)
+          .end(ti, out);
       });
       break;
     }
     case 'xray': {
       const x = m as MessageOf['xray'];
-      const top = [...x.detections].sort((p, q) => q.score - p.score)[0];
-      out.push(
-        line(
-          'xray',
-          { ...base, decision: x.decision },
-          {
-            ...common,
-            scan_id: x.scanId,
-            latency_ms: x.latency_ms,
-            n_detections: x.detections.length,
-            top_score: top?.score ?? 0,
-            top_class: top?.class ?? '',
-            reasons: x.reasons.join('; '),
-          },
-          INT,
-          t,
-        ),
-      );
+      let top: (typeof x.detections)[number] | undefined;
+      for (const d of x.detections) if (!top || d.score > top.score) top = d;
+      common(new Line('xray', `${tag('decision', x.decision)}${node}${site}`))
+        .str('scan_id', x.scanId)
+        .num('latency_ms', x.latency_ms)
+        .int('n_detections', x.detections.length)
+        .num('top_score', top?.score ?? 0)
+        .str('top_class', top?.class ?? '')
+        .str('reasons', x.reasons.join('; '))
+        .end(t, out);
       break;
     }
     case 'event': {
       const e = m as MessageOf['event'];
-      out.push(
-        line(
-          'camera_event',
-          { ...base, camera: e.camera, type: e.type },
-          {
-            ...common,
-            event_id: e.eventId,
-            track_ids: e.trackIds.join(','),
-            confidence: e.confidence,
-            x: e.bbox[0],
-            y: e.bbox[1],
-            w: e.bbox[2],
-            h: e.bbox[3],
-          },
-          INT,
-          t,
-        ),
-      );
+      common(new Line('camera_event', `${tag('camera', e.camera)}${node}${site}${tag('type', e.type)}`))
+        .str('event_id', e.eventId)
+        .str('track_ids', e.trackIds.join(','))
+        .num('confidence', e.confidence)
+        .num('x', e.bbox[0])
+        .num('y', e.bbox[1])
+        .num('w', e.bbox[2])
+        .num('h', e.bbox[3])
+        .end(t, out);
       break;
     }
     case 'ack': {
       const a = m as MessageOf['ack'];
-      out.push(line('cmd_ack', { ...base, cmd: a.cmd }, { ...common, cmd_id: a.cmdId, ok: a.ok, reason: a.reason }, INT, t));
+      common(new Line('cmd_ack', `${tag('cmd', a.cmd)}${node}${site}`))
+        .str('cmd_id', a.cmdId)
+        .bool('ok', a.ok)
+        .str('reason', a.reason)
+        .end(t, out);
       break;
     }
     default: {
@@ -249,5 +230,5 @@ export function toLines(s: Stamped): string[] {
       throw new Error(`unhandled kind ${String(never)}`);
     }
   }
-  return out.filter((l): l is string => l !== undefined);
+  return out;
 }
