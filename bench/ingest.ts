@@ -1,7 +1,8 @@
 // Bench: aggregator ingest (MQTT -> spool -> InfluxDB) end to end, the direct-write ceiling, and latency at 1,000 msg/s.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect as tcpConnect, type Socket } from 'node:net';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { toLines } from '../cloud/points.js';
@@ -20,6 +21,21 @@ export interface IngestBench {
   publish_msg_s: number;
   messages: number;
   bytesPerMessage: number;
+  /** CPU use of each process during the end-to-end phase, in % of one core (the machine has `cores` of them). */
+  cpu_pct: { mosquitto: number; influxd: number; aggregator: number; publishers: number; cores: number };
+}
+
+/** utime + stime of a process in seconds, from /proc (Linux); 0 when unavailable. */
+function cpuSecondsOf(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name; clock ticks are 100 Hz on Linux.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 const ROOT = join(import.meta.dirname, '..');
@@ -265,6 +281,7 @@ export async function benchIngest(opts: { messages: number; publishers?: number;
       pubs.push(p);
     }
     const packets = msgs.map((m) => publishPacket(m.topic, m.payload));
+    const cpu0 = [cpuSecondsOf(mosq.pid), cpuSecondsOf(influx.pid), cpuSecondsOf(agg.pid), process.cpuUsage()] as const;
     const t0 = performance.now();
     await Promise.all(pubs.map((p, i) => p.publishAll(packets.filter((_, k) => k % nPub === i), 2000)));
     const tPub = performance.now();
@@ -276,6 +293,15 @@ export async function benchIngest(opts: { messages: number; publishers?: number;
       await new Promise((r) => setTimeout(r, 100));
     }
     const e2e_s = (performance.now() - t0) / 1000;
+    const pubCpu = process.cpuUsage(cpu0[3]);
+    const pct = (sec: number) => Math.round((100 * sec) / e2e_s);
+    const cpu_pct = {
+      mosquitto: pct(cpuSecondsOf(mosq.pid) - cpu0[0]),
+      influxd: pct(cpuSecondsOf(influx.pid) - cpu0[1]),
+      aggregator: pct(cpuSecondsOf(agg.pid) - cpu0[2]),
+      publishers: pct((pubCpu.user + pubCpu.system) / 1e6),
+      cores: cpus().length,
+    };
 
     // (3) Latency at a paced 1,000 msg/s: every 100th message is a probe whose arrival in InfluxDB is polled.
     const RATE = 1000;
@@ -328,6 +354,7 @@ export async function benchIngest(opts: { messages: number; publishers?: number;
 
     return {
       endToEnd_msg_s: msgs.length / e2e_s,
+      cpu_pct,
       direct_points_s: msgs.length / direct_s,
       p99_latency_ms_at_1000: percentile(latencies, 99),
       p50_latency_ms_at_1000: percentile(latencies, 50),

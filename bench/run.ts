@@ -23,6 +23,11 @@ try {
   report('direct write of the same points to influxdb, ceiling (msg/s)', r.direct_points_s.toFixed(0));
   report('end-to-end / ceiling', (r.endToEnd_msg_s / r.direct_points_s).toFixed(2));
   report('p99 latency edge publish -> queryable at 1,000 msg/s (ms)', r.p99_latency_ms_at_1000.toFixed(0));
+  const c = r.cpu_pct;
+  report(
+    `CPU during end-to-end, % of one core (${c.cores} cores)`,
+    `mosquitto ${c.mosquitto}, influxd ${c.influxd}, aggregator ${c.aggregator}, publishers ${c.publishers}`,
+  );
 } catch (e) {
   report('aggregator ingest bench', `not run: ${(e as Error).message}`);
 }

@@ -74,6 +74,8 @@ export interface Service {
   /** Stops and removes the data directory. */
   close(): Promise<void>;
   readonly running: boolean;
+  /** Process id while running (benches read its CPU time from /proc). */
+  readonly pid: number | undefined;
   log(): string;
 }
 
@@ -109,6 +111,9 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Servi
     dir,
     get running() {
       return !!proc && proc.exitCode === null && proc.signalCode === null;
+    },
+    get pid() {
+      return proc?.pid;
     },
     log: () => logText,
     async start() {
@@ -180,6 +185,9 @@ bind-address = "127.0.0.1:${rpc}"
     url,
     get running() {
       return !!proc && proc.exitCode === null && proc.signalCode === null;
+    },
+    get pid() {
+      return proc?.pid;
     },
     log: () => logText,
     async start() {
