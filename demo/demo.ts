@@ -13,6 +13,9 @@ import { parseAggregatorConfig } from '../cloud/config.js';
 import { parseEdgeConfig } from '../edge/runtime/config.js';
 import { EdgeRuntime } from '../edge/runtime/runtime.js';
 
+// The demo prints its own progress; runtime logs only when something is wrong (LOG_LEVEL=info shows them all).
+process.env.LOG_LEVEL ??= 'warn';
+
 const SECONDS = Number(process.env.DEMO_SECONDS ?? 20);
 const OUTAGE_AT = Math.round(SECONDS * 0.35);
 const OUTAGE_S = Math.max(2, Math.round(SECONDS * 0.2));
@@ -153,10 +156,37 @@ async function main(): Promise<void> {
   out(`  open sequence gaps                    ${st.gaps}\n`);
   out(`  points written                        ${st.pointsWritten}\n`);
   if (!influxUrl && existsSync(lineFile)) {
-    const lines = readFileSync(lineFile, 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).length;
-    out(`  line protocol file                    ${lineFile} (${lines} points)\n`);
-    out(`  import it with: influx -import -path=${lineFile} -precision=ns\n`);
+    const stored = storedPerNode(lineFile);
+    out(`  line protocol file                    ${lineFile}\n`);
+    out(`  import it with: influx -import -path=${lineFile} -precision=ns\n\n`);
+    out('  node     emitted  in the file  lost  doubled\n');
+    for (const rt of runtimes) {
+      const n = rt.config.node;
+      const s = stored.get(n) ?? { distinct: 0, rows: 0 };
+      const emittedN = rt.stats().seq;
+      out(`  ${n.padEnd(8)} ${String(emittedN).padStart(7)}  ${String(s.distinct).padStart(11)}  ${String(Math.max(0, emittedN - s.distinct)).padStart(4)}  ${String(s.rows - s.distinct).padStart(7)}\n`);
+    }
   }
+}
+
+/** Distinct summaries (node, boot, seq) per node in the line file, and how many summary rows there are. */
+function storedPerNode(file: string): Map<string, { distinct: number; rows: number }> {
+  const seen = new Map<string, Set<string>>();
+  const rows = new Map<string, number>();
+  for (const l of readFileSync(file, 'utf8').split('\n')) {
+    // One row per summary: skip the header, status points and the extra per-detector / per-source rows.
+    if (!l || l.startsWith('#') || /^(CREATE|node_status|rad_detector)[ ,]/.test(l)) continue;
+    const node = /,node=([^, ]+)/.exec(l)?.[1];
+    const seq = /[ ,]seq=(\d+)i/.exec(l)?.[1];
+    const boot = /[ ,]boot="([^"]+)"/.exec(l)?.[1];
+    if (!node || seq === undefined || !boot) continue;
+    if (l.startsWith('source,') && !/[ ,]idx=0i/.test(l)) continue;
+    let set = seen.get(node);
+    if (!set) seen.set(node, (set = new Set()));
+    set.add(`${boot}:${seq}`);
+    rows.set(node, (rows.get(node) ?? 0) + 1);
+  }
+  return new Map([...seen].map(([n, set]) => [n, { distinct: set.size, rows: rows.get(n) ?? 0 }]));
 }
 
 main().then(

@@ -191,8 +191,10 @@ export class MqttLink extends EventEmitter<{
     c.on('message', (topic, payload) => this.emit('command', topic, payload));
     c.on('error', (err) => {
       if (session !== this.session) return;
+      // One warning per outage, not one per reconnect attempt: an edge box may be offline for hours.
+      if (this.failures === 0 || err.message !== this.lastError) this.log.warn({ err: err.message }, 'link: error');
+      else this.log.debug({ err: err.message }, 'link: error');
       this.lastError = err.message;
-      this.log.warn({ err: err.message }, 'link: error');
     });
     c.on('close', () => {
       if (session !== this.session || this.stopped) return;
@@ -227,7 +229,8 @@ export class MqttLink extends EventEmitter<{
       this.backlog.sort((a, b) => a.seg - b.seg || a.idx - b.idx);
     }
     if (wasConnected) {
-      this.log.warn({ reason, backlog: this.backlog.length }, 'link: disconnected');
+      if (this.stopped) this.log.info({ reason, backlog: this.backlog.length }, 'link: disconnected');
+      else this.log.warn({ reason, backlog: this.backlog.length }, 'link: disconnected');
       this.emit('disconnected', reason);
     }
   }
