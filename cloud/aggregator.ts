@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { connect as mqttConnect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { CustomsError } from '../common/errors.js';
 import { logger, type Logger } from '../common/log.js';
-import { dataFilter, decode, dlqTopic, PEER_ROOT, peerSeenTopic, TOPIC_ROOT, type AnyMessage, type RejectReason } from '../protocol/index.js';
+import { cloudAckTopic, dataFilter, decode, dlqTopic, PEER_ROOT, peerSeenTopic, toRanges, TOPIC_ROOT, SCHEMA_VERSION, type AnyMessage, type RejectReason } from '../protocol/index.js';
 import type { AggregatorConfig } from './config.js';
 import { BootClocks, DedupTracker, type GapInfo } from './dedup.js';
 import { AggregatorMetrics, StatusServer, type MetricsSource } from './http.js';
@@ -146,6 +146,12 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
   private seenOut = new Map<string, { node: string; site: string; boot: string; seqs: number[] }>();
   private peers = false;
   private peerTimer: NodeJS.Timeout | undefined;
+  /** Summaries in the spool since the last confirmation, per node and boot (see confirm()). */
+  private ackOut = new Map<string, { site: string; node: string; boot: string; seqs: number[] }>();
+  private pendingAcks: AnyMessage[] = [];
+  /** Nodes that came (back) online: they get everything held of them, as they may have missed confirmations. */
+  private confirmAllFor = new Map<string, string>();
+  private ackTimer: NodeJS.Timeout | undefined;
   private corked: MqttClient['stream'] | undefined;
   private flushScheduled = false;
   /** A message is waiting for spool space; everything after it waits too (MQTT.js hands over nothing meanwhile). */
@@ -231,6 +237,10 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
       if (this.peers) {
         this.peerTimer = setInterval(() => this.announceSeen(), Math.max(50, Math.min(1000, Math.floor(grace / 4))));
         this.peerTimer.unref();
+      }
+      if (cfg.cloudAck_ms > 0) {
+        this.ackTimer = setInterval(() => this.confirm(), cfg.cloudAck_ms);
+        this.ackTimer.unref();
       }
       this.log.info({ clientId: cfg.mqtt.clientId, sink: this.sink.describe, http: this.httpPort }, 'aggregator running');
     } catch (e) {
@@ -395,6 +405,8 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
     if (!isStatus && this.dedup.isDuplicate(msg.node, msg.boot, msg.seq)) {
       this.counts.duplicates++;
       this.seen(msg.node, msg.site, now);
+      // Held already; the node sent it again because it missed our confirmation, so confirm it once more.
+      this.toConfirm(msg);
       done();
       return;
     }
@@ -406,7 +418,10 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
     if (text.includes('\0')) text = text.replaceAll('\0', '\uFFFD');
     if (lines.length === 0) {
       this.accepted(msg, isStatus, now);
-      if (!isStatus) this.announce(msg.node, msg.site, msg.boot, msg.seq);
+      if (!isStatus) {
+        this.announce(msg.node, msg.site, msg.boot, msg.seq);
+        this.toConfirm(msg);
+      }
       done();
       return;
     }
@@ -420,7 +435,10 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
           this.holding = false;
           if (!ok) return; // stopping: unacknowledged, so the broker redelivers it to the next session
           this.accepted(msg, isStatus, now);
-          if (!isStatus) this.announce(msg.node, msg.site, msg.boot, msg.seq);
+          if (!isStatus) {
+            this.announce(msg.node, msg.site, msg.boot, msg.seq);
+            this.toConfirm(msg);
+          }
           this.drainer?.notify();
           done();
         })
@@ -439,6 +457,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
     this.pending.push(text);
     this.pendingLines += lines.length;
     if (this.peers && !isStatus) this.pendingSeen.push({ node: msg.node, site: msg.site, boot: msg.boot, seq: msg.seq });
+    if (!isStatus && this.cfg.cloudAck_ms > 0) this.pendingAcks.push(msg);
     this.accepted(msg, isStatus, now);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -449,6 +468,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
 
   private accepted(msg: AnyMessage, isStatus: boolean, now: number): void {
     this.counts.accepted++;
+    if (isStatus && (msg as { online: boolean }).online && this.cfg.cloudAck_ms > 0 && !msg.hist) this.confirmAllFor.set(msg.node, msg.site);
     if (isStatus) this.setOnline(msg.node, msg.site, (msg as { online: boolean }).online, now);
     else {
       this.dedup.add(msg.node, msg.site, msg.boot, msg.seq, now);
@@ -483,9 +503,13 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
         // Their seqs were marked seen; forget them all, or the redeliveries would be taken for duplicates.
         this.dedup = new DedupTracker();
         this.pendingSeen = [];
+        this.pendingAcks = [];
         stream?.destroy();
         return;
       }
+      // In the spool now: these may be confirmed to their nodes.
+      for (const m of this.pendingAcks) this.toConfirm(m);
+      this.pendingAcks = [];
       if (this.pendingSeen.length) {
         for (const x of this.pendingSeen) this.announce(x.node, x.site, x.boot, x.seq);
         this.pendingSeen = [];
@@ -557,6 +581,36 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
       else this.counts.deadLettered++;
     });
     this.emit('deadLetter', { reason, topic });
+  }
+
+  /** Queues a summary held durably (spool or InfluxDB) for the next confirmation to its node. */
+  private toConfirm(m: AnyMessage): void {
+    if (this.cfg.cloudAck_ms <= 0) return;
+    const key = `${m.site}/${m.node}/${m.boot}`;
+    let e = this.ackOut.get(key);
+    if (!e) this.ackOut.set(key, (e = { site: m.site, node: m.node, boot: m.boot, seqs: [] }));
+    e.seqs.push(m.seq);
+  }
+
+  /**
+   * Tells each node which of its summaries this aggregator holds, as seq ranges per boot, so the node may forget
+   * them. QoS 0: a lost confirmation only makes the node send those summaries again, which are then duplicates.
+   */
+  private confirm(): void {
+    if (!this.client || !this.connected) return;
+    for (const e of this.ackOut.values()) {
+      const payload = JSON.stringify({ v: SCHEMA_VERSION, boot: e.boot, r: toRanges(e.seqs) });
+      this.client.publish(cloudAckTopic(e.site, e.node), payload, { qos: 0 });
+    }
+    this.ackOut.clear();
+    // A node's status says it (re)connected, so confirmations sent while it was away are lost: send it all we
+    // hold. This runs after the group commit of everything received before, so nothing unspooled is confirmed.
+    for (const [node, site] of this.confirmAllFor) {
+      for (const { boot, ranges } of this.dedup.held(node)) {
+        if (ranges.length) this.client.publish(cloudAckTopic(site, node), JSON.stringify({ v: SCHEMA_VERSION, boot, r: ranges }), { qos: 0 });
+      }
+    }
+    this.confirmAllFor.clear();
   }
 
   /** Queues a spooled seq for the next announcement to the peers. */
@@ -683,6 +737,9 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
     if (this.peerTimer) clearInterval(this.peerTimer);
     this.peerTimer = undefined;
     this.announceSeen();
+    if (this.ackTimer) clearInterval(this.ackTimer);
+    this.ackTimer = undefined;
+    this.confirm();
     const client = this.client;
     if (client) {
       // A normal DISCONNECT keeps the session (sessionExpiry_s), so the broker queues for the next start.

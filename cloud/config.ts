@@ -90,6 +90,12 @@ export const AggregatorConfigSchema = Type.Object(
       ),
     ),
     maxPayloadBytes: Type.Integer({ minimum: 64, maximum: 256 * 1024 * 1024, default: MAX_PAYLOAD_BYTES }),
+    cloudAck_ms: Type.Integer({
+      minimum: 0,
+      maximum: 60_000,
+      default: 250,
+      description: 'how often to confirm spooled summaries to their nodes (customs-ack/v1/<site>/<node>); 0 = never',
+    }),
     gapGrace_ms: Type.Integer({
       minimum: 0,
       default: 30_000,

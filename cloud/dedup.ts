@@ -42,6 +42,11 @@ export class SeqWindow {
     return this.starts.length;
   }
 
+  /** The seqs held, as sorted inclusive ranges. */
+  heldRanges(): [number, number][] {
+    return this.starts.map((s, i) => [s, this.ends[i]!]);
+  }
+
   /** Index of the last range starting at or below seq, or -1. */
   private find(seq: number): number {
     const s = this.starts;
@@ -253,6 +258,12 @@ export class DedupTracker {
       }
     }
     return out;
+  }
+
+  /** Every boot of a node with the seqs seen (spooled here or by a peer), as inclusive ranges. */
+  held(node: string): { boot: string; ranges: [number, number][] }[] {
+    const nw = this.nodes.get(node);
+    return nw ? [...nw.boots].map(([boot, w]) => ({ boot, ranges: w.heldRanges() })) : [];
   }
 
   /** Current holes of one boot, for tests and diagnostics. */

@@ -22,7 +22,7 @@ import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CustomsError } from '../common/errors.js';
-import { ID_PATTERN, TOPIC_ROOT, isId } from '../protocol/topics.js';
+import { cloudAckTopic, ID_PATTERN, TOPIC_ROOT, isId } from '../protocol/topics.js';
 
 export class ProvisionError extends CustomsError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -50,7 +50,7 @@ export interface ClientFiles {
 // ---------------------------------------------------------------------------------------------------------------
 // ACL entries
 
-/** The acl_file block for a node: write its own data topics, read its own commands. */
+/** The acl_file block for a node: write its own data topics, read its own commands and the cloud's acknowledgements. */
 export function aclEntryFor(site: string, node: string): string {
   checkId('site', site);
   checkId('node', node);
@@ -59,7 +59,12 @@ export function aclEntryFor(site: string, node: string): string {
   // single-level wildcard keeps a node from publishing under its own cmd/ tree, i.e. from forging commands to itself.
   // `+` alone would still allow the bare topic `<node>/cmd`, which the node's own `cmd/#` subscription matches;
   // nothing legitimate uses that exact topic, so it is denied both ways.
-  return block('node', node, [`topic write ${base}/+`, `topic read ${base}/cmd/#`, `topic deny ${base}/cmd`], `site ${site}`);
+  return block(
+    'node',
+    node,
+    [`topic write ${base}/+`, `topic read ${base}/cmd/#`, `topic deny ${base}/cmd`, `topic read ${cloudAckTopic(site, node)}`],
+    `site ${site}`,
+  );
 }
 
 /** The acl_file block for a cloud service identity (aggregator, command sender) with explicit topic patterns. */

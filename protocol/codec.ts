@@ -1,6 +1,6 @@
 // Decoding and validation of wire payloads against the protocol schemas; one result type for every failure.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { MAX_PAYLOAD_BYTES, SCHEMAS, type AnyMessage, type MessageOf } from './schemas.js';
+import { CloudAck, MAX_PAYLOAD_BYTES, SCHEMAS, type AnyMessage, type MessageOf } from './schemas.js';
 import { KINDS, parseDataTopic, type Kind } from './topics.js';
 
 export type RejectReason = 'oversized' | 'not_json' | 'schema' | 'unknown_topic' | 'mismatch';
@@ -71,4 +71,16 @@ export function decode(topic: string, payload: Buffer | Uint8Array | string): De
     return { ok: false, reason: 'mismatch', detail: `payload node/site ${r.msg.site}/${r.msg.node} != topic ${t.site}/${t.node}` };
   }
   return { ok: true, kind: t.kind, site: t.site, node: t.node, msg: r.msg };
+}
+
+const validateAck = ajv.compile(CloudAck);
+
+/** Parses a cloud acknowledgement; undefined (never a throw) when it is not one. */
+export function decodeCloudAck(payload: Buffer | string): CloudAck | undefined {
+  try {
+    const v: unknown = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+    return validateAck(v) ? (v as CloudAck) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -83,6 +83,8 @@ export const StatusMsg = message({
         bytes: Type.Integer({ minimum: 0 }),
         droppedRoutine: Type.Integer({ minimum: 0 }),
         full: Type.Boolean(),
+        /** Delivered to the broker but not yet confirmed by the cloud. */
+        unconfirmed: Type.Optional(Type.Integer({ minimum: 0 })),
       },
       { additionalProperties: false },
     ),
@@ -250,6 +252,32 @@ export function priorityOf(kind: Kind): 'critical' | 'routine' {
       throw new Error(`unknown kind ${String(never)}`);
     }
   }
+}
+
+/**
+ * The cloud's acknowledgement of a node's summaries (topic cloudAckTopic): for one boot, inclusive seq ranges
+ * the aggregator holds durably. Sent at QoS 0: a lost one only makes the node send those summaries again.
+ */
+export const CloudAck = Type.Object(
+  {
+    v: Type.Literal(SCHEMA_VERSION),
+    boot: Type.String({ pattern: '^[0-9a-f]{8,32}$' }),
+    r: Type.Array(Type.Tuple([Type.Integer({ minimum: 0 }), Type.Integer({ minimum: 0 })]), { maxItems: 100_000 }),
+  },
+  { additionalProperties: false },
+);
+export type CloudAck = Static<typeof CloudAck>;
+
+/** Compresses seqs into sorted inclusive ranges ([[3,7],[9,9]] for 3..7 and 9). */
+export function toRanges(seqs: number[]): [number, number][] {
+  const s = [...seqs].sort((a, b) => a - b);
+  const out: [number, number][] = [];
+  for (const x of s) {
+    const last = out[out.length - 1];
+    if (last && x <= last[1] + 1) last[1] = Math.max(last[1], x);
+    else out.push([x, x]);
+  }
+  return out;
 }
 
 /** Largest payload the aggregator accepts (bytes); bigger ones are dead-lettered as oversized. */

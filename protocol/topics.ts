@@ -34,6 +34,17 @@ export function dataFilter(sharedGroup?: string): string {
   return sharedGroup ? `$share/${sharedGroup}/${f}` : f;
 }
 
+/**
+ * End-to-end acknowledgements from the cloud to a node: which of its summaries an aggregator holds (spooled or in
+ * InfluxDB). A broker's PUBACK only says the broker took a message, and a broker may drop it later (no subscriber
+ * after a restart, a session that expired); the node forgets a summary only once the cloud confirmed it.
+ */
+export const ACK_ROOT = 'customs-ack/v1';
+
+export function cloudAckTopic(site: string, node: string): string {
+  return `${ACK_ROOT}/${site}/${node}`;
+}
+
 /** Aggregators of one shared-subscription group tell each other which seqs they spooled (gap accounting). */
 export const PEER_ROOT = 'customs-agg/v1';
 
@@ -48,7 +59,7 @@ export function peerSeenTopic(group: string, aggregatorId: string): string {
 export function aggregatorAclTopics(aggregatorId: string, group: string): { readTopics: string[]; writeTopics: string[] } {
   return {
     readTopics: [`${TOPIC_ROOT}/#`, `${PEER_ROOT}/${group}/#`],
-    writeTopics: [`${DLQ_ROOT}/${aggregatorId}/#`, peerSeenTopic(group, aggregatorId), `${TOPIC_ROOT}/+/+/cmd/#`],
+    writeTopics: [`${DLQ_ROOT}/${aggregatorId}/#`, peerSeenTopic(group, aggregatorId), `${TOPIC_ROOT}/+/+/cmd/#`, `${ACK_ROOT}/#`],
   };
 }
 

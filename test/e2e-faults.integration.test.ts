@@ -43,8 +43,8 @@ async function cloud(t: Test) {
   const agg = new Aggregator({
     config: parseAggregatorConfig('test', {
       id: 'agg-e2e',
-      // Mosquitto 2.0.11 does not restore shared subscriptions when it restarts (plain persistent ones it does),
-      // so the broker-restart scenarios run the single-aggregator configuration; see README, "Mosquitto".
+      // A plain persistent subscription, which Mosquitto restores when it restarts; Mosquitto 2.0.11 forgets shared
+      // ones, and the last test shows the cloud confirmation covering that case.
       mqtt: { url: `mqtt://127.0.0.1:${broker.port}`, shared: false },
       influx: { url: influx.url, flushInterval_ms: 50 },
       spool: { dir: tempDir('e2e-spool') },
@@ -170,4 +170,53 @@ t.test('edge killed with SIGKILL mid-stream, then restarted: nothing lost, nothi
   t.same(merged.get(boot1), range(m1 + 1), `first run: seq 0..${m1} all present once (${pending.length} were replayed from the journal)`);
   const boot2 = [...merged.keys()].find((b) => b !== boot1)!;
   t.same(merged.get(boot2), range(lastStatusSeq + 1), `second run: seq 0..${lastStatusSeq} all present once`);
+});
+
+t.test('a broker restart loses the shared subscription: the cloud confirmation still brings every summary in', async (t) => {
+  const broker = await startMosquitto();
+  const influx = await startInflux();
+  const spool = tempDir('e2e-shared-spool');
+  const aggConfig = parseAggregatorConfig('test', {
+    id: 'agg-shared',
+    mqtt: { url: `mqtt://127.0.0.1:${broker.port}`, group: 'restart' },
+    influx: { url: influx.url, flushInterval_ms: 50 },
+    spool: { dir: spool },
+  });
+  let agg = new Aggregator({ config: aggConfig });
+  await agg.start();
+  t.teardown(async () => {
+    await agg.stop();
+    await broker.close();
+    await influx.close();
+  });
+  const N = 1200;
+  const rt = new EdgeRuntime({
+    config: parseEdgeConfig('test', {
+      node: 'veh-03',
+      site: 'port-a',
+      role: 'vehicle',
+      broker: { url: `mqtt://127.0.0.1:${broker.port}`, reconnect_ms: 100 },
+      outbox: { dir: tempDir('e2e-shared-outbox'), backlogRate_per_s: 2000, cloudAckTimeout_s: 2 },
+      clock: { trust: 'assume' },
+      pipelines: [{ name: 'sim', type: 'synthetic', options: { rate_hz: 150, count: N, detectors: 1, seed: 3 } }],
+    }),
+  });
+  await rt.start();
+  await until(() => rt.stats().seq >= 300, 20_000, '300 summaries');
+  // The aggregator goes away and the broker restarts: Mosquitto 2.0.11 forgets the shared subscription, so what the
+  // edge publishes now is acknowledged by the broker (PUBACK) and dropped for want of a subscriber.
+  await agg.stop();
+  await broker.stop();
+  await broker.start();
+  await until(() => rt.stats().link.connected, 10_000, 'edge back on the broker');
+  const before = rt.stats().seq;
+  await until(() => rt.stats().seq >= before + 200, 20_000, '200 summaries with no subscriber');
+  agg = new Aggregator({ config: aggConfig });
+  await agg.start();
+  await until(() => rt.stats().seq >= N && rt.stats().outbox.depth === 0, 60_000, 'every summary confirmed by the cloud');
+  await agg.flush();
+  const byBoot = await seqsByBoot(influx.url, 'rad', 'veh-03');
+  t.same([...byBoot.values()][0], range(N), `all ${N} summaries in InfluxDB once`);
+  t.ok(rt.stats().link.unconfirmedResent >= 150, `${rt.stats().link.unconfirmedResent} summaries the broker had dropped were sent again`);
+  await rt.stop();
 });

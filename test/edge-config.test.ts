@@ -65,6 +65,8 @@ const EXPECTED: EdgeConfig = {
     fsyncInterval_ms: 1000,
     inflight: 256,
     backlogRate_per_s: 500,
+    cloudAck: true,
+    cloudAckTimeout_s: 30,
   },
   clock: { trust: 'ntp' },
   health: { heartbeat_s: 10 },

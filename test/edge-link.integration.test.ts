@@ -103,15 +103,20 @@ t.test('broker stopped mid-stream and restarted: every message arrives, the outb
 t.test('after an outage live data goes first and the backlog drains at the configured rate', async (t) => {
   const broker = await startMosquitto();
   t.teardown(() => broker.close());
+  // The subscriber's persistent session outlives the broker restart, so nothing depends on who reconnects first.
+  const sub = await subscriber(broker.port, 'sub-2');
+  t.teardown(() => sub.c.end(true));
   await broker.stop();
   const outbox = await Outbox.open({ dir: tempDir('link'), maxBytes: 1 << 26, segmentBytes: 1 << 20, fsync: 'never' });
   const rate = 400;
   const l = link(broker.port, outbox, { backlogRate_per_s: rate });
+  t.teardown(async () => {
+    await l.stop();
+    await outbox.close();
+  });
   l.start();
   for (let s = 0; s < 800; s++) l.enqueue((await outbox.append(TOPIC, 'routine', Buffer.from(JSON.stringify({ seq: s }))))!);
   await broker.start();
-  const sub = await subscriber(broker.port, 'sub-2');
-  t.teardown(() => sub.c.end(true));
   await until(() => l.stats().connected, 10_000, 'link to connect');
   const t0 = performance.now();
   // Live messages while the backlog drains.
@@ -130,8 +135,6 @@ t.test('after an outage live data goes first and the backlog drains at the confi
   const lastLive = Math.max(...live.map((x) => x.at));
   t.ok(lastLive < Math.max(...backlog.map((x) => x.at)), 'live data did not wait for the backlog');
   t.same(backlog.map((x) => x.seq), [...backlog.map((x) => x.seq)].sort((a, b) => a - b), 'backlog in journal order');
-  await l.stop();
-  await outbox.close();
 });
 
 t.test('Last Will marks the node offline when the link dies without a goodbye', async (t) => {
@@ -152,4 +155,46 @@ t.test('Last Will marks the node offline when the link dies without a goodbye', 
   t.pass('online again after reconnect');
   await l.stop();
   await outbox.close();
+});
+
+t.test('with cloud confirmation on, a summary the cloud never confirmed is sent again; confirmed ones are forgotten', async (t) => {
+  const broker = await startMosquitto();
+  t.teardown(() => broker.close());
+  const ACK = 'customs-ack/v1/site-a/veh-01';
+  // A stand-in aggregator that confirms only even seqs at first, then everything it receives.
+  const agg = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { protocolVersion: 5, clientId: 'fake-agg' });
+  t.teardown(() => agg.end(true));
+  await agg.subscribeAsync(TOPIC, { qos: 1 });
+  let confirmAll = false;
+  const received: { seq: number; hist: boolean }[] = [];
+  agg.on('message', (_topic, payload) => {
+    const m = JSON.parse(payload.toString()) as { seq: number; hist?: boolean };
+    received.push({ seq: m.seq, hist: m.hist === true });
+    if (confirmAll || m.seq % 2 === 0) agg.publish(ACK, JSON.stringify({ v: 1, boot: '0123abcd', r: [[m.seq, m.seq]] }), { qos: 0 });
+  });
+  const outbox = await Outbox.open({ dir: tempDir('link'), maxBytes: 1 << 24, segmentBytes: 1 << 16, fsync: 'never' });
+  const l = link(broker.port, outbox, { cloudAck: { topic: ACK, timeout_ms: 600 } });
+  t.teardown(async () => {
+    await l.stop();
+    await outbox.close();
+  });
+  l.start();
+  await until(() => l.stats().connected, 5000, 'connect');
+  await new Promise((r) => setTimeout(r, 200)); // the ack subscription
+  for (let s = 0; s < 40; s++) {
+    l.enqueue((await outbox.append(TOPIC, 'routine', Buffer.from(JSON.stringify({ seq: s })), `0123abcd:${s}`))!);
+  }
+  await until(() => l.stats().cloudAcked >= 20, 5000, 'even seqs confirmed');
+  t.equal(outbox.stats().depth, 20, 'the 20 unconfirmed summaries stay in the journal although the broker has them');
+  t.equal(l.stats().unconfirmed, 20);
+  confirmAll = true;
+  await until(() => outbox.stats().depth === 0, 10_000, 'all confirmed after the resend');
+  const resent = received.filter((r) => r.hist).map((r) => r.seq);
+  t.same([...new Set(resent)].sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => 2 * i + 1), 'exactly the odd seqs were sent again, flagged historical');
+  t.ok(l.stats().unconfirmedResent >= 20);
+  // A malformed confirmation is ignored, the link keeps working.
+  agg.publish(ACK, '{"v":1,"boot":"zz","r":"nope"}', { qos: 0 });
+  l.enqueue((await outbox.append(TOPIC, 'routine', Buffer.from(JSON.stringify({ seq: 100 })), '0123abcd:100'))!);
+  await until(() => outbox.stats().depth === 0, 5000, 'next summary confirmed');
+  t.pass('still confirmed after a malformed acknowledgement');
 });

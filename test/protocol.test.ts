@@ -1,6 +1,6 @@
 // The protocol contract: topics, schema validation messages, decode() rejections by reason.
 import t from 'tap';
-import { decode, validate, parseDataTopic, dataFilter, cmdTopic, formatErrors, priorityOf, KINDS } from '../protocol/index.js';
+import { decode, validate, parseDataTopic, dataFilter, cmdTopic, formatErrors, priorityOf, KINDS, toRanges, decodeCloudAck, cloudAckTopic, aggregatorAclTopics } from '../protocol/index.js';
 
 const env = { v: 1, node: 'veh-01', site: 'port-a', boot: '0123456789abcdef', seq: 3, ts: 1_763_700_000_000, tsTrusted: true, mono_ms: 1200 };
 const rad = { ...env, live_s: 1, gross_cps: 812.5, detectors: [{ id: 'd1', cps: 203 }] };
@@ -38,4 +38,14 @@ t.test('a union of literals reads as one "expected one of" line', async (t) => {
   t.equal(r.ok, false);
   if (!r.ok) t.same(r.errors, ['/decision: expected one of ["clear","review","inspect"]']);
   t.same(formatErrors([]), []);
+});
+
+t.test('cloud acknowledgements: seq ranges and decoding', async (t) => {
+  t.same(toRanges([5, 3, 4, 9, 3, 10, 12]), [[3, 5], [9, 10], [12, 12]]);
+  t.same(toRanges([]), []);
+  t.same(decodeCloudAck('{"v":1,"boot":"0123abcd","r":[[0,4],[7,7]]}'), { v: 1, boot: '0123abcd', r: [[0, 4], [7, 7]] });
+  t.equal(decodeCloudAck('{"v":1,"boot":"0123abcd","r":[[0]]}'), undefined, 'a range needs two ends');
+  t.equal(decodeCloudAck('not json'), undefined);
+  t.equal(cloudAckTopic('port-a', 'veh-01'), 'customs-ack/v1/port-a/veh-01');
+  t.match(aggregatorAclTopics('agg-1', 'g').writeTopics, ['customs-dlq/v1/agg-1/#', 'customs-agg/v1/g/seen/agg-1', 'customs/v1/+/+/cmd/#', 'customs-ack/v1/#']);
 });

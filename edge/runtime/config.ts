@@ -51,6 +51,11 @@ export const EdgeConfigSchema = Type.Object(
         fsyncInterval_ms: Type.Integer({ minimum: 1, default: 1000 }),
         inflight: Type.Integer({ minimum: 1, maximum: 65535, default: 256 }),
         backlogRate_per_s: Type.Number({ exclusiveMinimum: 0, default: 500, description: 'drain rate of the backlog after an outage' }),
+        cloudAck: Type.Boolean({
+          default: true,
+          description: 'keep a summary until the cloud aggregator confirms it (not only the broker), resend if it does not',
+        }),
+        cloudAckTimeout_s: Type.Number({ minimum: 0.1, default: 30, description: 'resend a summary the cloud has not confirmed after this long (doubling per retry)' }),
       },
       { additionalProperties: false },
     ),

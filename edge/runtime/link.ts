@@ -10,6 +10,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from '../../common/log.js';
 import { silentLogger } from '../../common/log.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
+import { decodeCloudAck } from '../../protocol/index.js';
 
 export interface LinkOptions {
   url: string;
@@ -28,6 +29,12 @@ export interface LinkOptions {
   commandFilter?: string;
   inflight: number;
   backlogRate_per_s: number;
+  /**
+   * End-to-end confirmation: when set, a summary the broker acknowledged stays in the journal until the cloud
+   * confirms it on `topic`; one not confirmed within `timeout_ms` is sent again (the timeout doubles per retry of
+   * that summary, up to `maxTimeout_ms`). Without it an entry is forgotten on the broker's PUBACK.
+   */
+  cloudAck?: { topic: string; timeout_ms: number; maxTimeout_ms?: number };
   outbox: Outbox;
   /** Builds the status payload; `online: false` is used as the Last Will. */
   makeStatus: (online: boolean) => Buffer;
@@ -37,6 +44,11 @@ export interface LinkOptions {
 export interface LinkStats {
   connected: boolean;
   inflight: number;
+  /** With the broker, waiting for the cloud's confirmation. */
+  unconfirmed: number;
+  cloudAcked: number;
+  /** Summaries sent again because the cloud did not confirm them in time. */
+  unconfirmedResent: number;
   live: number;
   backlog: number;
   sent: number;
@@ -74,7 +86,12 @@ export class MqttLink extends EventEmitter<{
   private reconnectTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private window: number;
-  private counters = { sent: 0, acked: 0, resent: 0, connects: 0 };
+  private counters = { sent: 0, acked: 0, resent: 0, connects: 0, cloudAcked: 0, unconfirmedResent: 0 };
+  /** Entries sent in this process, by id, so a cloud acknowledgement finds them (inflight or waiting). */
+  private byId = new Map<string, OutboxEntry>();
+  /** Entries the broker has, waiting for the cloud: when each is due for a resend, and how often it was resent. */
+  private unconfirmed = new Map<OutboxEntry, { due: number; tries: number }>();
+  private cloudTimer: NodeJS.Timeout | undefined;
   private lastError: string | undefined;
 
   constructor(opts: LinkOptions) {
@@ -88,6 +105,10 @@ export class MqttLink extends EventEmitter<{
   start(): void {
     this.stopped = false;
     this.backlog.push(...this.opts.outbox.takeRecovered());
+    if (this.opts.cloudAck) {
+      this.cloudTimer = setInterval(() => this.resendUnconfirmed(), Math.min(1000, this.opts.cloudAck.timeout_ms / 4));
+      this.cloudTimer.unref();
+    }
     this.connect();
   }
 
@@ -111,6 +132,7 @@ export class MqttLink extends EventEmitter<{
     return {
       connected: this.connected,
       inflight: this.inflight.size,
+      unconfirmed: this.unconfirmed.size,
       live: this.live.length,
       backlog: this.backlog.length,
       ...this.counters,
@@ -123,6 +145,7 @@ export class MqttLink extends EventEmitter<{
     this.stopped = true;
     clearTimeout(this.pumpTimer);
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.cloudTimer);
     const c = this.client;
     this.client = undefined;
     if (c) {
@@ -182,13 +205,17 @@ export class MqttLink extends EventEmitter<{
       this.window = Math.max(1, Math.min(o.inflight, rm ?? o.inflight));
       this.log.info({ url: o.url, window: this.window, backlog: this.backlog.length }, 'link: connected');
       if (o.commandFilter) c.subscribe(o.commandFilter, { qos: 1 });
+      if (o.cloudAck) c.subscribe(o.cloudAck.topic, { qos: 0 });
       this.publishStatus();
       this.tokens = 0;
       this.lastRefill = performance.now();
       this.emit('connected');
       this.pump();
     });
-    c.on('message', (topic, payload) => this.emit('command', topic, payload));
+    c.on('message', (topic, payload) => {
+      if (o.cloudAck && topic === o.cloudAck.topic) this.onCloudAck(payload);
+      else this.emit('command', topic, payload);
+    });
     c.on('error', (err) => {
       if (session !== this.session) return;
       // One warning per outage, not one per reconnect attempt: an edge box may be offline for hours.
@@ -267,6 +294,65 @@ export class MqttLink extends EventEmitter<{
     }
   }
 
+  /** The cloud holds these summaries: forget them. */
+  private onCloudAck(payload: Buffer): void {
+    const ack = decodeCloudAck(payload);
+    if (!ack) {
+      this.log.warn({ bytes: payload.length }, 'link: malformed cloud acknowledgement ignored');
+      return;
+    }
+    const confirm = (e: OutboxEntry, id: string) => {
+      this.byId.delete(id);
+      this.unconfirmed.delete(e);
+      if (e.state !== 'done') {
+        this.opts.outbox.ack(e);
+        this.counters.cloudAcked++;
+      }
+    };
+    for (const [from, to] of ack.r) {
+      if (to - from + 1 <= this.byId.size) {
+        for (let seq = from; seq <= to; seq++) {
+          const id = `${ack.boot}:${seq}`;
+          const e = this.byId.get(id);
+          if (e) confirm(e, id);
+        }
+      } else {
+        // A wide range (everything held of a boot, sent after a reconnect): walk what is waiting instead.
+        const prefix = `${ack.boot}:`;
+        for (const [id, e] of this.byId) {
+          if (!id.startsWith(prefix)) continue;
+          const seq = Number(id.slice(prefix.length));
+          if (seq >= from && seq <= to) confirm(e, id);
+        }
+      }
+    }
+  }
+
+  /** Summaries the broker took but the cloud never confirmed (lost behind the broker) go back to the backlog. */
+  private resendUnconfirmed(): void {
+    const now = performance.now();
+    let n = 0;
+    for (const [e, u] of this.unconfirmed) {
+      if (e.state === 'done') {
+        // Dropped by a full journal meanwhile.
+        this.unconfirmed.delete(e);
+        this.byId.delete(e.id);
+        continue;
+      }
+      if (u.due > now || e.state !== 'sent') continue;
+      this.unconfirmed.set(e, { due: Infinity, tries: u.tries + 1 });
+      e.state = 'pending';
+      this.backlog.push(e);
+      n++;
+    }
+    if (n) {
+      this.counters.unconfirmedResent += n;
+      this.backlog.sort((a, b) => a.seg - b.seg || a.idx - b.idx);
+      this.log.warn({ count: n }, 'link: summaries not confirmed by the cloud in time; sending them again');
+      this.pump();
+    }
+  }
+
   private send(c: MqttClient, e: OutboxEntry, hist: boolean): void {
     const session = this.session;
     let payload: Buffer;
@@ -283,13 +369,25 @@ export class MqttLink extends EventEmitter<{
     }
     e.state = 'inflight';
     this.inflight.add(e);
+    if (this.opts.cloudAck && e.id) this.byId.set(e.id, e);
     this.counters.sent++;
     c.publish(e.topic, payload, { qos: 1 }, (err) => {
       if (!err) {
         // A PUBACK from an earlier connection still means the broker has it.
         this.inflight.delete(e);
-        this.opts.outbox.ack(e);
         this.counters.acked++;
+        if (e.state === 'done') {
+          // The cloud confirmed it before the PUBACK was processed.
+        } else if (this.opts.cloudAck && e.id) {
+          e.state = 'sent';
+          e.payload = undefined; // read back from the journal should it have to be sent again
+          const prev = this.unconfirmed.get(e);
+          const tries = prev?.tries ?? 0;
+          const wait = Math.min(this.opts.cloudAck.maxTimeout_ms ?? 600_000, this.opts.cloudAck.timeout_ms * 2 ** tries);
+          this.unconfirmed.set(e, { due: performance.now() + wait, tries });
+        } else {
+          this.opts.outbox.ack(e);
+        }
       } else if (session === this.session && e.state === 'inflight') {
         // Refused by the broker (v5 reason code) or the connection failed: keep it for a later retry.
         this.inflight.delete(e);

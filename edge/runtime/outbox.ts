@@ -3,7 +3,8 @@
 // Layout of the outbox directory:
 //   seg-<n>.log  records appended in order; n increases forever (zero-padded), so name order is journal order
 //   seg-<n>.ack  4-byte little-endian record indices of that segment that were acknowledged (or dropped: high bit)
-// A record is  u32 len | u32 crc32 | u8 priority | u16 topicLen | topic | payload  (len counts what follows crc).
+// A record is  u32 len | u32 crc32 | u8 priority | u16 topicLen | topic | u8 idLen | id | payload  (len counts
+// what follows crc). The id is the caller's name for the message (`<boot>:<seq>`), matched by cloud acknowledgements.
 // A torn record at the tail (power cut mid-write) fails its length or CRC check and is cut off on open.
 // Ack records are not fsynced: losing one only re-sends a message, which the cloud drops as a duplicate by
 // (node, boot, seq). A segment whose records are all resolved is deleted; when the journal is over its size
@@ -47,13 +48,16 @@ export interface OutboxOptions {
 export interface OutboxEntry {
   readonly topic: string;
   readonly priority: Priority;
+  /** The caller's id of the message (`<boot>:<seq>`), empty when none was given. */
+  readonly id: string;
   /** Journal position: segment number and record index within it. */
   seg: number;
   idx: number;
   offset: number;
   size: number;
   payload: Buffer | undefined;
-  state: 'pending' | 'inflight' | 'done';
+  /** pending: to send; inflight: sent, no PUBACK yet; sent: the broker has it, the cloud has not confirmed it. */
+  state: 'pending' | 'inflight' | 'sent' | 'done';
 }
 
 export interface OutboxStats {
@@ -88,15 +92,25 @@ function segName(n: number): string {
   return `seg-${String(n).padStart(12, '0')}`;
 }
 
-function encodeRecord(topic: string, priority: Priority, payload: Buffer): Buffer {
+/** Bytes before the payload in a record body: priority, topic length, topic, id length, id. */
+function payloadStart(body: Buffer): number {
+  const tlen = body.readUInt16LE(1);
+  return 3 + tlen + 1 + body.readUInt8(3 + tlen);
+}
+
+function encodeRecord(topic: string, priority: Priority, payload: Buffer, id: string): Buffer {
   const t = Buffer.from(topic, 'utf8');
-  const body = 1 + 2 + t.length + payload.length;
+  const i = Buffer.from(id, 'utf8');
+  if (i.length > 255) throw new OutboxError('E_OUTBOX_ID', `message id "${id.slice(0, 40)}..." longer than 255 bytes`);
+  const body = 1 + 2 + t.length + 1 + i.length + payload.length;
   const buf = Buffer.allocUnsafe(HEADER + body);
   buf.writeUInt32LE(body, 0);
   buf.writeUInt8(priority === 'critical' ? 1 : 0, HEADER);
   buf.writeUInt16LE(t.length, HEADER + 1);
   t.copy(buf, HEADER + 3);
-  payload.copy(buf, HEADER + 3 + t.length);
+  buf.writeUInt8(i.length, HEADER + 3 + t.length);
+  i.copy(buf, HEADER + 4 + t.length);
+  payload.copy(buf, HEADER + 4 + t.length + i.length);
   buf.writeUInt32LE(crc32(buf.subarray(HEADER)), 4);
   return buf;
 }
@@ -160,9 +174,9 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
    * Journals one message. Resolves with the entry once it is on disk per the fsync policy, or with undefined
    * when a routine message had to be dropped because the journal is full of critical ones.
    */
-  append(topic: string, priority: Priority, payload: Buffer): Promise<OutboxEntry | undefined> {
+  append(topic: string, priority: Priority, payload: Buffer, id = ''): Promise<OutboxEntry | undefined> {
     if (this.closed) return Promise.reject(new OutboxError('E_OUTBOX_CLOSED', 'outbox is closed'));
-    const rec = encodeRecord(topic, priority, payload);
+    const rec = encodeRecord(topic, priority, payload, id);
     if (!this.makeRoom(rec.length, priority)) {
       this.dropped++;
       this.setFull(true);
@@ -173,6 +187,7 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
     const entry: OutboxEntry = {
       topic,
       priority,
+      id,
       seg: seg.n,
       idx: seg.entries.length,
       offset: seg.bytes,
@@ -203,8 +218,7 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
     let fd = this.readFds.get(seg.n);
     if (fd === undefined) this.readFds.set(seg.n, (fd = openSync(seg.path, 'r')));
     readSync(fd, buf, 0, e.size, e.offset);
-    const tlen = buf.readUInt16LE(HEADER + 1);
-    return buf.subarray(HEADER + 3 + tlen);
+    return buf.subarray(HEADER + payloadStart(buf.subarray(HEADER)));
   }
 
   /** The broker acknowledged the entry: it will never be sent again. */
@@ -276,10 +290,12 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
       const body = data.subarray(off + HEADER, off + HEADER + len);
       if (crc32(body) !== data.readUInt32LE(off + 4)) break;
       const tlen = body.readUInt16LE(1);
-      if (3 + tlen > len) break;
+      if (3 + tlen + 1 > len || payloadStart(body) > len) break;
+      const ilen = body.readUInt8(3 + tlen);
       seg.entries.push({
         topic: body.toString('utf8', 3, 3 + tlen),
         priority: body.readUInt8(0) === 1 ? 'critical' : 'routine',
+        id: body.toString('utf8', 4 + tlen, 4 + tlen + ilen),
         seg: n,
         idx: seg.entries.length,
         offset: off,
@@ -507,12 +523,12 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
       if (this.diskBytes + need <= this.opts.maxBytes) break;
       if (seg === this.active) {
         // The active segment can only lose routine records by rolling it first.
-        if (!seg.entries.some((e) => e.state === 'pending' && e.priority === 'routine')) continue;
+        if (!seg.entries.some((e) => droppable(e))) continue;
         this.rollSegment();
       }
       let droppedHere = 0;
       for (const e of seg.entries) {
-        if (e.state === 'pending' && e.priority === 'routine') {
+        if (droppable(e)) {
           this.resolve(e, true);
           droppedHere++;
         }
@@ -584,6 +600,11 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
   diskUsage(): number {
     return readdirSync(this.opts.dir).reduce((sum, f) => sum + statSync(join(this.opts.dir, f)).size, 0);
   }
+}
+
+/** Routine telemetry not on the wire right now: unsent, or with the broker but not yet confirmed by the cloud. */
+function droppable(e: OutboxEntry): boolean {
+  return e.priority === 'routine' && (e.state === 'pending' || e.state === 'sent');
 }
 
 async function writeAll(fd: number, buf: Buffer): Promise<void> {

@@ -7,6 +7,7 @@ import { InputError } from '../../common/errors.js';
 import { packageVersion } from '../../common/version.js';
 import {
   SCHEMA_VERSION,
+  cloudAckTopic,
   cmdTopic,
   dataTopic,
   priorityOf,
@@ -87,6 +88,7 @@ export class EdgeRuntime {
       commandFilter: cmdTopic(c.site, c.node, '#'),
       inflight: c.outbox.inflight,
       backlogRate_per_s: c.outbox.backlogRate_per_s,
+      ...(c.outbox.cloudAck ? { cloudAck: { topic: cloudAckTopic(c.site, c.node), timeout_ms: c.outbox.cloudAckTimeout_s * 1000 } } : {}),
       outbox: this.outbox,
       makeStatus: (online) => Buffer.from(JSON.stringify(this.status(online))),
       log: this.log.child({ ns: 'link' }),
@@ -152,7 +154,12 @@ export class EdgeRuntime {
     const check = validate(kind, msg);
     if (!check.ok) throw new InputError(`${kind} summary does not match the protocol schema: ${check.errors.join('; ')}`);
     this.seq++;
-    const entry = await this.outbox.append(dataTopic(c.site, c.node, kind), priorityOf(kind), Buffer.from(JSON.stringify(msg)));
+    const entry = await this.outbox.append(
+      dataTopic(c.site, c.node, kind),
+      priorityOf(kind),
+      Buffer.from(JSON.stringify(msg)),
+      `${this.boot}:${msg.seq}`,
+    );
     if (entry) this.link.enqueue(entry);
   }
 
@@ -184,7 +191,9 @@ export class EdgeRuntime {
       uptime_s: Math.round(r.mono_ms / 1000),
       ...(s ? { cpu_pct: s.cpu_pct, mem_rss_bytes: s.mem_rss_bytes, mem_free_bytes: s.mem_free_bytes, disk_free_bytes: s.disk_free_bytes } : {}),
       components: this.supervisor?.statuses() ?? {},
-      ...(ob ? { outbox: { depth: ob.depth, bytes: ob.bytes, droppedRoutine: ob.droppedRoutine, full: ob.full } } : {}),
+      ...(ob
+        ? { outbox: { depth: ob.depth, bytes: ob.bytes, droppedRoutine: ob.droppedRoutine, full: ob.full, unconfirmed: this.link?.stats().unconfirmed ?? 0 } }
+        : {}),
       calibration,
       models,
       ...(this.position ? { position: this.position } : {}),
