@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // customs-cloud: the command line of the cloud side (run the aggregator, check its config, provision a node).
 import { Command, Option } from 'commander';
+import { stopOnSignals } from '../common/signals.js';
 import { ConfigError } from '../common/errors.js';
 import { packageVersion } from '../common/version.js';
 import { Aggregator } from './aggregator.js';
@@ -16,6 +17,15 @@ program
       'dead-letter topic customs-dlq/v1/<id>/<reason>.',
   )
   .version(packageVersion());
+
+/** `--days`, shared by the certificate commands. */
+function daysOption(): Option {
+  return new Option('--days <n>', 'certificate validity in days').argParser((v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`--days: expected a positive integer, got "${v}"`);
+    return n;
+  });
+}
 
 program
   .command('run')
@@ -36,24 +46,7 @@ program
     const config = loadAggregatorConfig(opts.config);
     const agg = new Aggregator({ config });
     agg.on('gap', (g) => process.stderr.write(`customs-cloud: gap ${g.site}/${g.node} boot ${g.boot}: seq ${g.from}..${g.to} missing (${g.missing})\n`));
-    let stopping = false;
-    const stop = (sig: string) => {
-      if (stopping) {
-        process.stderr.write(`customs-cloud: second ${sig}, exiting now (the spool keeps what was accepted)\n`);
-        process.exit(1);
-      }
-      stopping = true;
-      process.stderr.write(`customs-cloud: ${sig}, stopping\n`);
-      agg.stop().then(
-        () => process.exit(0),
-        (e: unknown) => {
-          process.stderr.write(`customs-cloud: stop failed: ${(e as Error).message}\n`);
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+    stopOnSignals('customs-cloud', () => agg.stop(), 'exiting now (the spool keeps what was accepted)');
     await agg.start();
     const where = config.influx ? `InfluxDB ${config.influx.url}/${config.influx.database}` : `line file ${config.lineFile}`;
     process.stdout.write(
@@ -79,15 +72,53 @@ program
   .requiredOption('--ca-dir <dir>', 'directory of the site CA (ca.crt, ca.key)')
   .requiredOption('--out <dir>', 'where to write <node>.crt, <node>.key and a copy of ca.crt')
   .requiredOption('--acl <file>', 'Mosquitto ACL file to add the node entry to')
-  .addOption(new Option('--days <n>', 'certificate validity in days').argParser((v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--days: expected a positive integer, got "${v}"`);
-    return n;
-  }))
+  .addOption(daysOption())
   .action(async (node: string, opts: { site: string; caDir: string; out: string; acl: string; days?: number }) => {
     // Lazy: only this subcommand needs openssl and the provisioning code.
     const { provisionNode } = await import('./provision.js');
     const r = await provisionNode({ node, site: opts.site, caDir: opts.caDir, outDir: opts.out, aclFile: opts.acl, days: opts.days });
+    process.stdout.write(`certificate ${r.certFile}\nkey         ${r.keyFile}\nca          ${r.caFile}\nacl entry:\n${r.aclEntry}\n`);
+  });
+
+program
+  .command('init-ca')
+  .description('create the site CA that signs broker, node and aggregator certificates (reuses an existing one)')
+  .requiredOption('--site <site>', 'site id')
+  .requiredOption('--ca-dir <dir>', 'directory for ca.crt and ca.key (keep ca.key offline)')
+  .addOption(daysOption())
+  .action(async (opts: { site: string; caDir: string; days?: number }) => {
+    const { initCa } = await import('./provision.js');
+    const r = await initCa({ site: opts.site, caDir: opts.caDir, days: opts.days });
+    process.stdout.write(`site CA ${r.caCert}\nkey     ${r.caKey}\n`);
+  });
+
+program
+  .command('server-cert')
+  .description("issue the broker's TLS server certificate from the site CA")
+  .requiredOption('--ca-dir <dir>', 'directory of the site CA')
+  .requiredOption('--out <dir>', 'where to write the certificate and key')
+  .requiredOption('--hosts <list>', 'comma-separated DNS names and IP addresses the broker is reached at')
+  .addOption(daysOption())
+  .action(async (opts: { caDir: string; out: string; hosts: string; days?: number }) => {
+    const { issueServerCert } = await import('./provision.js');
+    const hosts = opts.hosts.split(',').map((h) => h.trim()).filter(Boolean);
+    const r = await issueServerCert({ caDir: opts.caDir, outDir: opts.out, hosts, days: opts.days });
+    process.stdout.write(`certificate ${r.certFile}\nkey         ${r.keyFile}\n`);
+  });
+
+program
+  .command('provision-aggregator')
+  .description('issue a client certificate for an aggregator and add its ACL entry (read data, dead-letter, confirm)')
+  .argument('<id>', 'aggregator id (as in its config)')
+  .option('--group <group>', 'shared-subscription group', 'customs')
+  .requiredOption('--ca-dir <dir>', 'directory of the site CA')
+  .requiredOption('--out <dir>', 'where to write the certificate, key and a copy of ca.crt')
+  .requiredOption('--acl <file>', 'Mosquitto ACL file to add the entry to')
+  .addOption(daysOption())
+  .action(async (id: string, opts: { group: string; caDir: string; out: string; acl: string; days?: number }) => {
+    const { provisionService } = await import('./provision.js');
+    const { aggregatorAclTopics } = await import('../protocol/index.js');
+    const r = await provisionService({ name: `customs-agg-${id}`, caDir: opts.caDir, outDir: opts.out, aclFile: opts.acl, days: opts.days, ...aggregatorAclTopics(id, opts.group) });
     process.stdout.write(`certificate ${r.certFile}\nkey         ${r.keyFile}\nca          ${r.caFile}\nacl entry:\n${r.aclEntry}\n`);
   });
 

@@ -353,7 +353,7 @@ async function loadCa(caDir: string, site?: string): Promise<CaFiles> {
   const caCert = join(caDir, CA_CERT);
   const caKey = join(caDir, CA_KEY);
   for (const f of [caCert, caKey]) {
-    if (!(await exists(f))) throw new ProvisionError(`no CA in ${caDir}: ${f} is missing (create the CA with initCa first)`);
+    if (!(await exists(f))) throw new ProvisionError(`no CA in ${caDir}: ${f} is missing (create it with: customs-cloud init-ca --site <site> --ca-dir <dir>)`);
   }
   const subject = await openssl(['x509', '-in', caCert, '-noout', '-subject', '-nameopt', 'RFC2253'], `reading the CA certificate ${caCert}`);
   const cn = /(?:^|[=,])\s*CN=([^,\n]+)/.exec(subject.replace(/^subject=/, ''))?.[1]?.trim();

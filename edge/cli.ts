@@ -2,6 +2,7 @@
 // customs-edge: the command line of an edge box (run the runtime, check its health, validate a config).
 import { statSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { stopOnSignals } from '../common/signals.js';
 import { ConfigError } from '../common/errors.js';
 import { packageVersion } from '../common/version.js';
 import { loadEdgeConfig } from './runtime/config.js';
@@ -29,22 +30,8 @@ program
   .action(async (opts: { config: string }) => {
     const config = loadEdgeConfig(opts.config);
     const rt = new EdgeRuntime({ config });
+    stopOnSignals('customs-edge', () => rt.stop(), 'exiting now (the outbox journal keeps every summary)');
     await rt.start();
-    let stopping = false;
-    const stop = (sig: string) => {
-      if (stopping) return;
-      stopping = true;
-      process.stderr.write(`customs-edge: ${sig}, stopping\n`);
-      rt.stop().then(
-        () => process.exit(0),
-        (e: unknown) => {
-          process.stderr.write(`customs-edge: stop failed: ${(e as Error).message}\n`);
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
   });
 
 program

@@ -8,16 +8,9 @@ import { DATA_KINDS, MEASUREMENT, makeMessage, wire } from './helpers/messages.j
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { until } from './helpers/wait.js';
 
 const DB = 'customs_it';
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeout_ms = 20_000): Promise<void> {
-  const deadline = Date.now() + timeout_ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 t.test('aggregator: mixed kinds, duplicates, a gap, status and HTTP', async (t) => {
   const mosq = await startMosquitto();

@@ -8,16 +8,9 @@ import { Aggregator } from '../cloud/aggregator.js';
 import { parseAggregatorConfig } from '../cloud/config.js';
 import { influxQuery, startInflux, startMosquitto, tempDir, type InfluxService, type Service } from './harness/services.js';
 import { makeMessage, wire } from './helpers/messages.js';
+import { until } from './helpers/wait.js';
 
 const ROOT = join(import.meta.dirname, '..');
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeout_ms = 30_000): Promise<void> {
-  const deadline = Date.now() + timeout_ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

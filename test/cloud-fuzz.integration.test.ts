@@ -9,6 +9,7 @@ import { parseAggregatorConfig } from '../cloud/config.js';
 import { decode, type Kind, type RejectReason } from '../protocol/index.js';
 import { influxScalar, startInflux, startMosquitto, tempDir } from './harness/services.js';
 import { DATA_KINDS, makeMessage, wire } from './helpers/messages.js';
+import { until } from './helpers/wait.js';
 
 /** Small seeded PRNG (mulberry32) so a failing case can be replayed. */
 function rng(seed: number): () => number {
@@ -20,14 +21,6 @@ function rng(seed: number): () => number {
     x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
     return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeout_ms = 30_000): Promise<void> {
-  const deadline = Date.now() + timeout_ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 t.test('fuzz: bad payloads are counted, dead-lettered, and the aggregator keeps working', async (t) => {

@@ -10,16 +10,9 @@ import { parseEdgeConfig } from '../edge/runtime/config.js';
 import { EdgeRuntime } from '../edge/runtime/runtime.js';
 import { Outbox } from '../edge/runtime/outbox.js';
 import { influxQuery, startInflux, startMosquitto, tempDir } from './harness/services.js';
+import { until } from './helpers/wait.js';
 
 const CLI = join(import.meta.dirname, '..', 'edge', 'cli.ts');
-
-const until = async (cond: () => boolean | Promise<boolean>, ms: number, what: string) => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 /** Seqs of every point of a node in a measurement, grouped by boot. */
 async function seqsByBoot(url: string, measurement: string, node: string): Promise<Map<string, number[]>> {
@@ -74,15 +67,15 @@ t.test('broker stopped for a while mid-stream, then restarted: every summary in 
     }),
   });
   await rt.start();
-  await until(() => rt.stats().seq >= 400, 20_000, '400 summaries');
+  await until('400 summaries', () => rt.stats().seq >= 400, 20_000);
   await broker.stop();
   const atStop = rt.stats().seq;
   await new Promise((r) => setTimeout(r, 3000));
   const queued = rt.stats().outbox.depth;
   await broker.start();
-  await until(() => rt.stats().seq >= N && rt.stats().outbox.depth === 0, 60_000, 'all summaries sent');
+  await until('all summaries sent', () => rt.stats().seq >= N && rt.stats().outbox.depth === 0, 60_000);
   await agg.flush();
-  await until(async () => ((await seqsByBoot(influx.url, 'rad', 'veh-01')).values().next().value?.length ?? 0) >= N, 20_000, 'points in InfluxDB');
+  await until('points in InfluxDB', async () => ((await seqsByBoot(influx.url, 'rad', 'veh-01')).values().next().value?.length ?? 0) >= N, 20_000);
   const byBoot = await seqsByBoot(influx.url, 'rad', 'veh-01');
   t.equal(byBoot.size, 1, 'one boot');
   t.same([...byBoot.values()][0], range(N), `all ${N} summaries, none doubled (${queued} queued during the outage from seq ${atStop})`);
@@ -128,7 +121,7 @@ t.test('edge killed with SIGKILL mid-stream, then restarted: nothing lost, nothi
   const exited = (p: ChildProcess) => new Promise<void>((r) => (p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r())));
 
   const first = start();
-  await until(() => agg.stats().accepted >= 300, 40_000, 'first run to publish');
+  await until('first run to publish', () => agg.stats().accepted >= 300, 40_000);
   // Take the broker away first so that the killed process leaves unacknowledged summaries in its journal.
   await broker.stop();
   await new Promise((r) => setTimeout(r, 1000));
@@ -146,23 +139,23 @@ t.test('edge killed with SIGKILL mid-stream, then restarted: nothing lost, nothi
 
   await broker.start();
   const second = start();
-  await until(() => seenByBroker.size >= 2 && [...seenByBroker.values()][1]! > 300, 40_000, 'second run to publish');
+  await until('second run to publish', () => seenByBroker.size >= 2 && [...seenByBroker.values()][1]! > 300, 40_000);
   second.kill('SIGTERM');
   await exited(second);
   t.equal(second.exitCode, 0, 'clean stop on SIGTERM');
-  await until(() => lastStatusSeq >= 0, 10_000, 'offline status of the second run');
+  await until('offline status of the second run', () => lastStatusSeq >= 0, 10_000);
 
   const expectTotal = m1 + 1 + lastStatusSeq + 1;
   const count = async () => {
     const all = await Promise.all(['rad', 'alarm'].map((m) => seqsByBoot(influx.url, m, 'veh-09')));
     return all;
   };
-  await until(async () => {
+  await until(`${expectTotal} points in InfluxDB`, async () => {
     await agg.flush();
     const [rad, alarm] = await count();
     const n = [...rad!.values(), ...alarm!.values()].reduce((a, l) => a + l.length, 0);
     return n >= expectTotal;
-  }, 30_000, `${expectTotal} points in InfluxDB`).catch(() => undefined);
+  }, 30_000).catch(() => undefined);
   const [rad, alarm] = await count();
   const merged = new Map<string, number[]>();
   for (const m of [rad!, alarm!]) for (const [b, l] of m) merged.set(b, [...(merged.get(b) ?? []), ...l].sort((a, c) => a - c));
@@ -202,18 +195,18 @@ t.test('a broker restart loses the shared subscription: the cloud confirmation s
     }),
   });
   await rt.start();
-  await until(() => rt.stats().seq >= 300, 20_000, '300 summaries');
+  await until('300 summaries', () => rt.stats().seq >= 300, 20_000);
   // The aggregator goes away and the broker restarts: Mosquitto 2.0.11 forgets the shared subscription, so what the
   // edge publishes now is acknowledged by the broker (PUBACK) and dropped for want of a subscriber.
   await agg.stop();
   await broker.stop();
   await broker.start();
-  await until(() => rt.stats().link.connected, 10_000, 'edge back on the broker');
+  await until('edge back on the broker', () => rt.stats().link.connected, 10_000);
   const before = rt.stats().seq;
-  await until(() => rt.stats().seq >= before + 200, 20_000, '200 summaries with no subscriber');
+  await until('200 summaries with no subscriber', () => rt.stats().seq >= before + 200, 20_000);
   agg = new Aggregator({ config: aggConfig });
   await agg.start();
-  await until(() => rt.stats().seq >= N && rt.stats().outbox.depth === 0, 60_000, 'every summary confirmed by the cloud');
+  await until('every summary confirmed by the cloud', () => rt.stats().seq >= N && rt.stats().outbox.depth === 0, 60_000);
   await agg.flush();
   const byBoot = await seqsByBoot(influx.url, 'rad', 'veh-03');
   t.same([...byBoot.values()][0], range(N), `all ${N} summaries in InfluxDB once`);

@@ -4,6 +4,7 @@ import mqtt from 'mqtt';
 import { Outbox } from '../edge/runtime/outbox.js';
 import { MqttLink, markHistorical } from '../edge/runtime/link.js';
 import { startMosquitto, tempDir } from './harness/services.js';
+import { until } from './helpers/wait.js';
 
 const TOPIC = 'customs/v1/site-a/veh-01/rad';
 const STATUS = 'customs/v1/site-a/veh-01/status';
@@ -49,14 +50,6 @@ function link(port: number, outbox: Outbox, extra: Partial<ConstructorParameters
   });
 }
 
-const until = async (cond: () => boolean, ms: number, what: string) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
-
 t.test('markHistorical adds the flag without re-serialising', async (t) => {
   t.equal(markHistorical(Buffer.from('{"v":1,"seq":3}')).toString(), '{"hist":true,"v":1,"seq":3}');
   t.equal(markHistorical(Buffer.from('{"hist":true,"v":1}')).toString(), '{"hist":true,"v":1}');
@@ -87,8 +80,8 @@ t.test('broker stopped mid-stream and restarted: every message arrives, the outb
   await new Promise((r) => setTimeout(r, 300));
   await broker.start();
   await produce(1000);
-  await until(() => new Set(sub.seen.map((s) => s.seq)).size === N, 30_000, 'all messages');
-  await until(() => outbox.stats().depth === 0, 10_000, 'outbox to drain');
+  await until('all messages', () => new Set(sub.seen.map((s) => s.seq)).size === N, 30_000);
+  await until('outbox to drain', () => outbox.stats().depth === 0, 10_000);
   const distinct = new Set(sub.seen.map((s) => s.seq));
   t.equal(distinct.size, N, 'every message arrived');
   t.ok(sub.seen.some((s) => s.hist), 'messages sent after the outage are flagged historical');
@@ -96,7 +89,7 @@ t.test('broker stopped mid-stream and restarted: every message arrives, the outb
   t.equal(outbox.stats().depth, 0, 'outbox empty after acknowledgements');
   await l.stop();
   await outbox.close();
-  await until(() => sub.statuses.some((s) => !s.online), 5000, 'offline status');
+  await until('offline status', () => sub.statuses.some((s) => !s.online), 5000);
   t.ok(sub.statuses.some((s) => s.online), 'online status published');
 });
 
@@ -117,14 +110,14 @@ t.test('after an outage live data goes first and the backlog drains at the confi
   l.start();
   for (let s = 0; s < 800; s++) l.enqueue((await outbox.append(TOPIC, 'routine', Buffer.from(JSON.stringify({ seq: s }))))!);
   await broker.start();
-  await until(() => l.stats().connected, 10_000, 'link to connect');
+  await until('link to connect', () => l.stats().connected, 10_000);
   const t0 = performance.now();
   // Live messages while the backlog drains.
   for (let s = 10_000; s < 10_050; s++) {
     l.enqueue((await outbox.append(TOPIC, 'routine', Buffer.from(JSON.stringify({ seq: s }))))!);
     await new Promise((r) => setTimeout(r, 10));
   }
-  await until(() => sub.seen.filter((x) => x.seq < 10_000).length >= 800, 20_000, 'backlog to drain');
+  await until('backlog to drain', () => sub.seen.filter((x) => x.seq < 10_000).length >= 800, 20_000);
   const backlog = sub.seen.filter((x) => x.seq < 10_000);
   const live = sub.seen.filter((x) => x.seq >= 10_000);
   const drain_s = (Math.max(...backlog.map((x) => x.at)) - t0) / 1000;
@@ -145,13 +138,13 @@ t.test('Last Will marks the node offline when the link dies without a goodbye', 
   const outbox = await Outbox.open({ dir: tempDir('link'), maxBytes: 1 << 20, segmentBytes: 1 << 16, fsync: 'never' });
   const l = link(broker.port, outbox, { keepalive_s: 5 });
   l.start();
-  await until(() => sub.statuses.some((s) => s.online), 5000, 'online');
+  await until('online', () => sub.statuses.some((s) => s.online), 5000);
   // Kill the socket under the client: the broker sees a dead connection and publishes the will.
   const client = (l as unknown as { client: { stream: { destroy(): void } } }).client;
   client.stream.destroy();
-  await until(() => sub.statuses.some((s) => !s.online), 10_000, 'will');
+  await until('will', () => sub.statuses.some((s) => !s.online), 10_000);
   t.pass('offline status from the Last Will');
-  await until(() => sub.statuses.filter((s) => s.online).length >= 2, 10_000, 'back online after reconnect');
+  await until('back online after reconnect', () => sub.statuses.filter((s) => s.online).length >= 2, 10_000);
   t.pass('online again after reconnect');
   await l.stop();
   await outbox.close();
@@ -179,22 +172,22 @@ t.test('with cloud confirmation on, a summary the cloud never confirmed is sent 
     await outbox.close();
   });
   l.start();
-  await until(() => l.stats().connected, 5000, 'connect');
+  await until('connect', () => l.stats().connected, 5000);
   await new Promise((r) => setTimeout(r, 200)); // the ack subscription
   for (let s = 0; s < 40; s++) {
     l.enqueue((await outbox.append(TOPIC, 'routine', Buffer.from(JSON.stringify({ seq: s })), `0123abcd:${s}`))!);
   }
-  await until(() => l.stats().cloudAcked >= 20, 5000, 'even seqs confirmed');
+  await until('even seqs confirmed', () => l.stats().cloudAcked >= 20, 5000);
   t.equal(outbox.stats().depth, 20, 'the 20 unconfirmed summaries stay in the journal although the broker has them');
   t.equal(l.stats().unconfirmed, 20);
   confirmAll = true;
-  await until(() => outbox.stats().depth === 0, 10_000, 'all confirmed after the resend');
+  await until('all confirmed after the resend', () => outbox.stats().depth === 0, 10_000);
   const resent = received.filter((r) => r.hist).map((r) => r.seq);
   t.same([...new Set(resent)].sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => 2 * i + 1), 'exactly the odd seqs were sent again, flagged historical');
   t.ok(l.stats().unconfirmedResent >= 20);
   // A malformed confirmation is ignored, the link keeps working.
   agg.publish(ACK, '{"v":1,"boot":"zz","r":"nope"}', { qos: 0 });
   l.enqueue((await outbox.append(TOPIC, 'routine', Buffer.from(JSON.stringify({ seq: 100 })), '0123abcd:100'))!);
-  await until(() => outbox.stats().depth === 0, 5000, 'next summary confirmed');
+  await until('next summary confirmed', () => outbox.stats().depth === 0, 5000);
   t.pass('still confirmed after a malformed acknowledgement');
 });
