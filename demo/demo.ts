@@ -75,10 +75,10 @@ async function main(): Promise<void> {
   const outDir = resolve('out');
   mkdirSync(outDir, { recursive: true });
   const lineFile = join(outDir, 'demo.lp');
-  const external = process.env.MQTT_URL;
+  const external = process.env.MQTT_URL || undefined;
   const broker = external ? undefined : await startBroker();
   const mqttUrl = external ?? broker!.url;
-  const influxUrl = process.env.INFLUX_URL;
+  const influxUrl = process.env.INFLUX_URL || undefined;
 
   out(`customs demo: ${NODES.length} simulated edge boxes -> MQTT ${external ? mqttUrl : `(in-process aedes ${mqttUrl})`} -> aggregator -> ${influxUrl ? `InfluxDB ${influxUrl}` : `line protocol ${lineFile}`}\n`);
   out(`running ${SECONDS} s; the broker link is cut at ${OUTAGE_AT} s for ${OUTAGE_S} s to show the durable outbox catching up\n\n`);
