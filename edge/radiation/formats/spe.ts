@@ -1,0 +1,219 @@
+// IAEA SPE spectrum files (Maestro, Kromek, digiBASE, becquerel): `$SECTION:` lines, each followed by its values.
+
+import type { EnergyCalibration, RadFile } from '../spectrum.js';
+import { FormatError, Notes, type ParseNotes, type ParseOptions } from './errors.js';
+import { calibrationProblem, parseDecimal, quote, tokens, MAX_CHANNELS } from './values.js';
+
+export type SpeFile = RadFile & ParseNotes & {
+  /** $SPEC_ID: the free-text title of the spectrum. */
+  title?: string;
+};
+
+interface Section {
+  name: string;
+  /** 1-based line of the `$NAME:` header. */
+  line: number;
+  lines: { text: string; line: number }[];
+}
+
+/**
+ * Reads an IAEA SPE file. Sections used: $SPEC_ID (title), $SPEC_REM (DETDESC# names the detector),
+ * $DATE_MEA (mm/dd/yyyy hh:mm:ss, local time, kept without a zone), $MEAS_TIM (live and real seconds),
+ * $DATA (first and last channel, then the counts, any number per line), $MCA_CAL (preferred) or $ENER_FIT for the
+ * energy polynomial. Other sections are skipped. A calibration that cannot be right (all zeros, energy not
+ * increasing with channel) is dropped and reported in `warnings` (thrown with `strict`): the counts and times
+ * are still good, and re-calibrating from the spectrum's own peaks is the fix, not refusing the file.
+ */
+export function parseSpe(text: string, source: string, options: ParseOptions = {}): SpeFile {
+  const notes = new Notes(options.strict === true);
+  const sections = splitSections(text, source);
+  const byName = new Map<string, Section>();
+  for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
+
+  const data = byName.get('DATA');
+  if (data === undefined) {
+    throw new FormatError({
+      file: source,
+      field: '$DATA',
+      element: '$DATA',
+      expected: `expected a $DATA: section with the channel counts; found only ${sections.map((s) => `$${s.name}:`).join(' ') || 'no sections'}`,
+    });
+  }
+  const counts = readData(data, source);
+
+  const times = byName.get('MEAS_TIM');
+  if (times === undefined) {
+    throw new FormatError({ file: source, field: '$MEAS_TIM', element: '$MEAS_TIM', expected: 'expected a $MEAS_TIM: section with "live real" times in seconds' });
+  }
+  const [liveTime_s, realTime_s] = readTimes(times, source);
+
+  const startTime = byName.has('DATE_MEA') ? readDate(byName.get('DATE_MEA') as Section, source) : undefined;
+  const title = sectionText(byName.get('SPEC_ID'));
+  const remarks = byName.get('SPEC_REM')?.lines.map((l) => l.text.trim()) ?? [];
+  const detDesc = remarks.find((r) => r.startsWith('DETDESC#'))?.slice('DETDESC#'.length).trim();
+  const detector = detDesc !== undefined && detDesc !== '' ? detDesc : 'detector';
+
+  const calibration = readCalibration(byName, counts.length, source, notes);
+
+  return {
+    source,
+    format: 'SPE',
+    ...(title !== undefined ? { title } : {}),
+    detectors: [{ id: detector }],
+    measurements: [
+      {
+        id: 'spe',
+        ...(startTime !== undefined ? { startTime } : {}),
+        realTime_s,
+        class: 'NotSpecified',
+        spectra: [{ detector, counts, liveTime_s, realTime_s, ...(calibration !== undefined ? { calibration } : {}) }],
+        grossCounts: [],
+      },
+    ],
+    warnings: notes.warnings,
+  };
+}
+
+function splitSections(text: string, source: string): Section[] {
+  const lines = text.split(/\r?\n|\r/);
+  const sections: Section[] = [];
+  let current: Section | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const raw = i === 0 ? lines[i].replace(/^\uFEFF/, '') : lines[i];
+    const t = raw.trim();
+    if (t.startsWith('$')) {
+      const colon = t.indexOf(':');
+      if (colon < 0) {
+        throw new FormatError({ file: source, line: i + 1, field: 'section', expected: `expected a section header such as "$DATA:", got ${quote(t)}` });
+      }
+      current = { name: t.slice(1, colon).trim().toUpperCase(), line: i + 1, lines: [] };
+      sections.push(current);
+      // A few writers put the value on the header line itself ("$MEAS_TIM: 300 300").
+      const rest = t.slice(colon + 1).trim();
+      if (rest !== '') current.lines.push({ text: rest, line: i + 1 });
+    } else if (current === undefined) {
+      if (t !== '') {
+        throw new FormatError({ file: source, line: i + 1, field: 'section', expected: `expected the file to start with a "$SPEC_ID:"-style section header, got ${quote(t)}` });
+      }
+    } else {
+      current.lines.push({ text: raw, line: i + 1 });
+    }
+  }
+  // Trailing blank lines belong to no value.
+  for (const s of sections) while (s.lines.length > 0 && s.lines[s.lines.length - 1].text.trim() === '') s.lines.pop();
+  return sections;
+}
+
+function readData(data: Section, source: string): Float64Array {
+  const header = data.lines[0];
+  const ctxHeader = { file: source, element: '$DATA', field: '$DATA', line: header?.line ?? data.line };
+  if (header === undefined) throw new FormatError({ ...ctxHeader, expected: 'expected "first last" channel numbers after $DATA:, found nothing' });
+  const range = tokens(header.text);
+  if (range.length !== 2) throw new FormatError({ ...ctxHeader, expected: `expected "first last" channel numbers, got ${quote(header.text.trim())}` });
+  const first = parseDecimal(range[0], ctxHeader, 'a first channel number');
+  const last = parseDecimal(range[1], ctxHeader, 'a last channel number');
+  if (!Number.isInteger(first) || !Number.isInteger(last) || first < 0 || last < first || last >= MAX_CHANNELS) {
+    throw new FormatError({ ...ctxHeader, expected: `expected whole channel numbers 0 <= first <= last < ${MAX_CHANNELS}, got ${first} ${last}` });
+  }
+  const declared = last - first + 1;
+  // Counts are indexed from channel 0 so the calibration (which uses absolute channel numbers) stays aligned.
+  const counts = new Float64Array(last + 1);
+  let k = 0;
+  let lastLine = header.line;
+  for (let i = 1; i < data.lines.length; i++) {
+    const { text, line } = data.lines[i];
+    for (const tok of tokens(text)) {
+      const ctx = { file: source, element: '$DATA', field: '$DATA', line };
+      if (k >= declared) {
+        throw new FormatError({ ...ctx, expected: `expected ${declared} channel values (channels ${first}..${last} as declared at line ${header.line}), found more` });
+      }
+      const v = parseDecimal(tok, ctx, `a non-negative count for channel ${first + k}`);
+      if (v < 0) throw new FormatError({ ...ctx, expected: `expected a non-negative count for channel ${first + k}, got ${tok}` });
+      counts[first + k] = v;
+      k++;
+    }
+    lastLine = line;
+  }
+  if (k < declared) {
+    throw new FormatError({
+      file: source,
+      element: '$DATA',
+      field: '$DATA',
+      line: lastLine,
+      expected: `expected ${declared} channel values (channels ${first}..${last} as declared at line ${header.line}), found only ${k}: the file is truncated or the header is wrong`,
+    });
+  }
+  return counts;
+}
+
+function readTimes(sec: Section, source: string): [number, number] {
+  const l = sec.lines[0];
+  const ctx = { file: source, element: '$MEAS_TIM', field: '$MEAS_TIM', line: l?.line ?? sec.line };
+  const t = l === undefined ? [] : tokens(l.text);
+  if (t.length < 2) throw new FormatError({ ...ctx, expected: `expected "live real" times in seconds, got ${quote(l?.text.trim() ?? '')}` });
+  const live = parseDecimal(t[0], ctx, 'a live time in seconds');
+  const real = parseDecimal(t[1], ctx, 'a real time in seconds');
+  if (live < 0 || real < 0) throw new FormatError({ ...ctx, expected: `expected non-negative times, got live ${live} s, real ${real} s` });
+  return [live, real];
+}
+
+const SPE_DATE = /^(\d{1,2})\/(\d{1,2})\/(\d{4})\s+(\d{1,2}):(\d{2}):(\d{2})$/;
+
+function readDate(sec: Section, source: string): string | undefined {
+  const l = sec.lines[0];
+  if (l === undefined) return undefined;
+  const m = SPE_DATE.exec(l.text.trim());
+  if (m === null) {
+    throw new FormatError({ file: source, line: l.line, element: '$DATE_MEA', field: '$DATE_MEA', expected: `expected a date as mm/dd/yyyy hh:mm:ss, got ${quote(l.text.trim())}` });
+  }
+  const [, mo, d, y, h, mi, s] = m;
+  const p2 = (v: string): string => v.padStart(2, '0');
+  if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) {
+    throw new FormatError({ file: source, line: l.line, element: '$DATE_MEA', field: '$DATE_MEA', expected: `expected a valid date as mm/dd/yyyy hh:mm:ss, got ${quote(l.text.trim())}` });
+  }
+  return `${y}-${p2(mo)}-${p2(d)}T${p2(h)}:${mi}:${s}`;
+}
+
+function sectionText(sec: Section | undefined): string | undefined {
+  const t = sec?.lines.map((l) => l.text.trim()).filter((x) => x !== '');
+  return t === undefined || t.length === 0 ? undefined : t.join('\n');
+}
+
+function readCalibration(byName: Map<string, Section>, nChannels: number, source: string, notes: Notes): EnergyCalibration | undefined {
+  let coefficients: number[] | undefined;
+  let sec: Section | undefined = byName.get('MCA_CAL');
+  if (sec !== undefined && sec.lines.length >= 2) {
+    const ctx = { file: source, element: '$MCA_CAL', field: '$MCA_CAL', line: sec.lines[0].line };
+    const n = parseDecimal(tokens(sec.lines[0].text)[0] ?? '', ctx, 'the number of calibration coefficients');
+    const ctx2 = { ...ctx, line: sec.lines[1].line };
+    // The coefficient line may end with the unit ("keV").
+    const toks = tokens(sec.lines[1].text).filter((t) => !/^[a-zA-Z]+$/.test(t));
+    if (!Number.isInteger(n) || n < 1 || toks.length < n) {
+      throw new FormatError({ ...ctx2, expected: `expected ${n} calibration coefficients after the count line, got ${quote(sec.lines[1].text.trim())}` });
+    }
+    coefficients = toks.slice(0, n).map((t) => parseDecimal(t, ctx2, 'a calibration coefficient'));
+  } else {
+    sec = byName.get('ENER_FIT');
+    if (sec !== undefined && sec.lines.length >= 1) {
+      const ctx = { file: source, element: '$ENER_FIT', field: '$ENER_FIT', line: sec.lines[0].line };
+      coefficients = tokens(sec.lines[0].text).map((t) => parseDecimal(t, ctx, 'a calibration coefficient'));
+    }
+  }
+  if (coefficients === undefined || sec === undefined) return undefined;
+  while (coefficients.length > 3 && coefficients[coefficients.length - 1] === 0) coefficients.pop();
+  const cal: EnergyCalibration = { coefficients };
+  const problem = calibrationProblem(cal, nChannels);
+  if (problem !== undefined) {
+    notes.warn(
+      new FormatError({
+        file: source,
+        line: sec.line,
+        element: `$${sec.name}`,
+        field: `$${sec.name}`,
+        expected: `invalid energy calibration, ignored (spectrum left uncalibrated): ${problem}`,
+      }),
+    );
+    return undefined;
+  }
+  return cal;
+}
