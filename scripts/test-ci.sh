@@ -8,7 +8,7 @@ SUDO=
 [[ $(id -u) == 0 ]] || SUDO=sudo
 pkgs=(mosquitto mosquitto-clients influxdb influxdb-client libxml2-utils openssl
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  podman debootstrap)
+  podman debootstrap socat)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
