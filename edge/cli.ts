@@ -7,6 +7,7 @@ import { ConfigError } from '../common/errors.js';
 import { packageVersion } from '../common/version.js';
 import { loadEdgeConfig } from './runtime/config.js';
 import { EdgeRuntime, statusFilePath } from './runtime/runtime.js';
+import { registerRadCommands } from './rad-cli.js';
 
 const program = new Command();
 program
@@ -65,6 +66,8 @@ program
     const c = loadEdgeConfig(file);
     process.stdout.write(`${file}: ok (node ${c.node}, site ${c.site}, role ${c.role}, ${c.devices.length} devices, ${c.pipelines.length} pipelines)\n`);
   });
+
+registerRadCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof ConfigError) {
