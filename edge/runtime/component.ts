@@ -1,4 +1,5 @@
 // The contract between the runtime and what it supervises: device drivers and analysis pipelines.
+import type { EventEmitter } from 'node:events';
 import type { Logger } from '../../common/log.js';
 import type { BodyOf, Kind } from '../../protocol/index.js';
 
@@ -21,6 +22,30 @@ export interface Clock {
   readonly trusted: boolean;
 }
 
+/**
+ * Readings devices share with pipelines inside one node (never over MQTT). Times are wall-clock ms from the
+ * node's clock; positions WGS84.
+ */
+export interface Readings {
+  spectrum: [
+    {
+      detector: string;
+      counts: Float64Array;
+      liveTime_s: number;
+      realTime_s: number;
+      time_ms: number;
+      calibration?: { coefficients: number[]; deviationPairs?: [number, number][] };
+      position?: { lat: number; lon: number; height_m?: number };
+    },
+  ];
+  gm: [{ cps: number; time_ms: number }];
+  gps: [{ lat: number; lon: number; height_m?: number; fix: number; hdop?: number; time_ms: number }];
+  temperature: [{ celsius: number; sensor: string; time_ms: number }];
+}
+
+/** The node's in-process reading bus: a typed EventEmitter the runtime owns (listeners removed in stop()). */
+export type ReadingBus = EventEmitter<Readings>;
+
 export interface ComponentContext {
   readonly node: string;
   readonly site: string;
@@ -34,6 +59,8 @@ export interface ComponentContext {
   fail(err: Error): void;
   /** Shares the node's latest position (from GPS) with the status message. */
   setPosition?(pos: { lat: number; lon: number; height_m?: number }): void;
+  /** Devices publish readings here; pipelines listen (and remove their listeners in stop()). */
+  bus?: ReadingBus;
 }
 
 /**

@@ -17,7 +17,8 @@ import {
   type StatusMsg,
 } from '../../protocol/index.js';
 import { bootId, SystemClock } from './clock.js';
-import { createComponent, type Clock, type Component, type SummaryKind } from './component.js';
+import { EventEmitter } from 'node:events';
+import { createComponent, type Clock, type Component, type ReadingBus, type Readings, type SummaryKind } from './component.js';
 import type { EdgeConfig } from './config.js';
 import { MqttLink } from './link.js';
 import { Outbox } from './outbox.js';
@@ -52,6 +53,8 @@ export class EdgeRuntime {
   private position: Position | undefined;
   private components: Component[] = [];
   private started = false;
+  /** Devices publish readings, pipelines consume them (component.ts Readings). */
+  readonly bus: ReadingBus = new EventEmitter<Readings>();
 
   constructor(private readonly opts: RuntimeOptions) {
     this.config = opts.config;
@@ -104,6 +107,7 @@ export class EdgeRuntime {
         setPosition: (p) => {
           this.position = p;
         },
+        bus: this.bus,
       }),
     });
     this.supervisor.on('state', (s) => {
@@ -130,6 +134,7 @@ export class EdgeRuntime {
     await this.supervisor.stop();
     await this.link.stop();
     await this.outbox.close();
+    this.bus.removeAllListeners();
     this.log.info('edge runtime stopped');
   }
 
