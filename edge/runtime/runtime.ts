@@ -113,6 +113,8 @@ export class EdgeRuntime {
     this.supervisor.on('state', (s) => {
       this.log.info({ component: s.name, state: s.state, restarts: s.restarts, err: s.lastError }, 'component state');
     });
+    // Device families register their lazy loaders; only the types named in the config are imported.
+    (await import('../../devices/index.js')).registerDevices();
     for (const spec of [...c.devices, ...c.pipelines]) this.components.push(await createComponent(spec));
     this.components.push(...(this.opts.components ?? []));
     for (const comp of this.components) this.supervisor.add(comp);
