@@ -31,7 +31,7 @@ function problems(root: string, errors: ErrorObject[] | null | undefined): strin
 }
 
 /** Validates `spec.options` (defaults filled in) or throws ConfigError listing every `devices/<name>/options/...` problem. */
-export function parseDeviceOptions<S extends TSchema>(schema: S, spec: ComponentSpec): Static<S> {
+export function parseDeviceOptions<S extends TSchema>(schema: S, spec: ComponentSpec, root: 'devices' | 'pipelines' = 'devices'): Static<S> {
   let validate = compiled.get(schema);
   if (!validate) {
     validate = ajv.compile(schema);
@@ -39,7 +39,7 @@ export function parseDeviceOptions<S extends TSchema>(schema: S, spec: Component
   }
   const value: unknown = structuredClone(spec.options ?? {});
   if (!validate(value)) {
-    throw new ConfigError(`component "${spec.name}" (${spec.type})`, problems(`devices/${spec.name}/options`, validate.errors));
+    throw new ConfigError(`component "${spec.name}" (${spec.type})`, problems(`${root}/${spec.name}/options`, validate.errors));
   }
   return value as Static<S>;
 }

@@ -194,6 +194,7 @@ export class Supervisor extends EventEmitter<{ state: [ComponentStatus] }> {
         if (this.crashed(slot, run, err)) slot.busy = slot.busy.then(() => this.recover(slot));
       },
     };
+    if (base.bus) ctx.bus = base.bus;
     if (base.setPosition) {
       const setPosition = base.setPosition.bind(base);
       ctx.setPosition = (pos) => setPosition(pos);
