@@ -1,0 +1,312 @@
+// Detector-response templates of the library nuclides (bare and behind shields, with shield downscatter) and of the background, on a spectrum's channels.
+//
+// Templates are built once per detector on a fine linear energy grid with dose.ts responseSpectrum and then
+// rebinned onto the channel edges the spectrum's calibration gives (times a trial gain factor), so one set serves
+// any channel count, offset, non-linearity or small gain error: rebinning is a difference of the cumulative sum
+// interpolated at the edges, a few microseconds per template. Each template is normalised to a sum of 1 over the
+// fine grid, so a fitted amplitude is the number of counts the component put into the detector.
+
+import { DENSITY_g_cm3, ELECTRON_REST_keV, comptonMuRho_cm2_g, kleinNishinaPerElectron_cm2, mu_cm } from '../attenuation.js';
+import { type DetectorModel, type Shield, photopeakEfficiency, responseSpectrum } from '../dose.js';
+import { type GammaLine, getNuclide } from '../nuclides.js';
+import { naturalBackgroundRate, type SoilConcentrations } from '../sim/natural.js';
+import { calibrationProblem } from '../formats/values.js';
+import { channelEdges } from '../calibration.js';
+import type { EnergyCalibration } from '../spectrum.js';
+import { CustomsError } from '../../../common/errors.js';
+
+/** A spectrum's calibration cannot be used (all zero, not increasing channel to channel). */
+export class CalibrationError extends CustomsError {
+  constructor(message: string) {
+    super('E_CALIBRATION', message);
+  }
+}
+
+/** A shielding configuration a nuclide is looked for behind. */
+export interface ShieldVariant {
+  /** Short id reported with a result, e.g. 'steel-2cm'. */
+  id: string;
+  layers: readonly Shield[];
+}
+
+/**
+ * Default set: bare; steel 1, 2, 5 and 10 cm (vehicle body, container wall, drum, thick machinery); lead 0.5, 1
+ * and 2 cm (transport pigs and containers); 10 and 30 cm of water (organic cargo, a patient after a medical
+ * procedure: low-Z shielding attenuates the low lines much less than steel of the same areal density). Line
+ * ratios change strongly behind them (Ba-133 or Eu-152 lose their low lines, Ra-226 its 186/295/352 keV against
+ * 609/1764), so a bare template alone leaves residuals that forward selection would fill with other nuclides.
+ * Thicknesses in between are covered by the fit mixing two variants of one nuclide (see identify.ts).
+ */
+export const DEFAULT_SHIELD_VARIANTS: readonly ShieldVariant[] = [
+  { id: 'none', layers: [] },
+  { id: 'steel-1cm', layers: [{ material: 'steel', thickness_cm: 1 }] },
+  { id: 'steel-2cm', layers: [{ material: 'steel', thickness_cm: 2 }] },
+  { id: 'steel-5cm', layers: [{ material: 'steel', thickness_cm: 5 }] },
+  { id: 'steel-10cm', layers: [{ material: 'steel', thickness_cm: 10 }] },
+  { id: 'lead-0.5cm', layers: [{ material: 'lead', thickness_cm: 0.5 }] },
+  { id: 'lead-1cm', layers: [{ material: 'lead', thickness_cm: 1 }] },
+  { id: 'lead-2cm', layers: [{ material: 'lead', thickness_cm: 2 }] },
+  { id: 'water-10cm', layers: [{ material: 'water', thickness_cm: 10 }] },
+  { id: 'water-30cm', layers: [{ material: 'water', thickness_cm: 30 }] },
+];
+
+/** The nChannels + 1 channel edges (keV) of a usable calibration; throws CalibrationError naming what is wrong. */
+export function checkedChannelEdges(cal: EnergyCalibration, nChannels: number): Float64Array {
+  const problem = calibrationProblem(cal, nChannels);
+  if (problem !== undefined) throw new CalibrationError(`energy calibration: ${problem}`);
+  const edges = channelEdges(cal, nChannels);
+  for (let ch = 1; ch <= nChannels; ch++) {
+    if (!(edges[ch] > edges[ch - 1])) {
+      throw new CalibrationError(
+        `energy calibration: the deviation pairs put channel ${ch} (${edges[ch]} keV) not above channel ${ch - 1} (${edges[ch - 1]} keV)`,
+      );
+    }
+  }
+  return edges;
+}
+
+/** One fitted component over the fit channels; values are zero outside [lo, hi). */
+export interface Column {
+  values: Float64Array;
+  lo: number;
+  hi: number;
+}
+
+export function makeColumn(values: Float64Array): Column {
+  let lo = 0;
+  while (lo < values.length && values[lo] === 0) lo++;
+  let hi = values.length;
+  while (hi > lo && values[hi - 1] === 0) hi--;
+  return { values, lo, hi };
+}
+
+/** Template of one nuclide behind one shield variant, on the fine grid. */
+export interface FineTemplate {
+  nuclide: string;
+  variant: string;
+  /** Detected counts per channel of the fine grid, sum 1. */
+  lines: Float64Array;
+  /** Downscatter in the shield (sum 1); absent for the bare variant or when the shield scatters nothing visible. */
+  downscatter?: Float64Array;
+  /** Detected counts of this variant per decay relative to the bare source (the shield's overall transmission). */
+  relativeYield: number;
+  /** The (up to) four lines with the most full-energy-peak counts, strongest first, with their share of those. */
+  mainLines: { energy_keV: number; share: number }[];
+}
+
+export interface TemplateSetOptions {
+  detector: DetectorModel;
+  /** Nuclide ids to build (default: every library nuclide). */
+  nuclides: readonly string[];
+  shielding: readonly ShieldVariant[];
+  /** Top of the fine grid (keV); channels above it are not fitted. */
+  maxEnergy_keV: number;
+  /** Fine grid bin (keV). */
+  fineWidth_keV: number;
+  /** Air crossed by every source (m); low lines lose a little over a few metres. */
+  airPath_m: number;
+  /** Natural background composition for the modelled background. */
+  soil: SoilConcentrations;
+  /** A variant whose detected yield is below this fraction of the bare one is dropped (nothing gets through). */
+  minRelativeYield: number;
+}
+
+// Downscatter is carried on log-spaced photon energies whose responses are computed once; a bin is ~3 % wide,
+// well below the NaI resolution (7 % at 662 keV, more below), so the continuum is smooth in the detector.
+const SCATTER_MIN_keV = 30;
+const SCATTER_BINS_PER_DECADE = 80;
+const SCATTER_ANGLES = 48;
+
+/** Everything built for one detector on the fine grid. */
+export class FineTemplateSet {
+  readonly fineWidth_keV: number;
+  readonly nFine: number;
+  readonly templates: FineTemplate[];
+  readonly background: Float64Array;
+  readonly detector: DetectorModel;
+  private readonly responses = new Map<number, Float64Array>();
+
+  constructor(readonly opts: TemplateSetOptions) {
+    this.detector = opts.detector;
+    this.fineWidth_keV = opts.fineWidth_keV;
+    this.nFine = Math.ceil(opts.maxEnergy_keV / opts.fineWidth_keV);
+    const bg = naturalBackgroundRate(opts.detector, { ...opts.soil, nChannels: this.nFine, keVPerChannel: this.fineWidth_keV });
+    this.background = normalise(bg);
+    this.templates = [];
+    for (const id of opts.nuclides) {
+      const nuc = getNuclide(id);
+      const bare = this.build(nuc.name, nuc.lines, { id: 'none', layers: [] });
+      for (const v of opts.shielding) {
+        const t = v.layers.length === 0 ? bare : this.build(nuc.name, nuc.lines, v);
+        if (t === undefined || bare === undefined) continue;
+        const relativeYield = t.yield / bare.yield;
+        if (relativeYield < opts.minRelativeYield) continue;
+        this.templates.push({ ...t.template, variant: v.id, relativeYield });
+      }
+    }
+  }
+
+  private response(E_keV: number): Float64Array {
+    let r = this.responses.get(E_keV);
+    if (r === undefined) {
+      r = responseSpectrum(this.detector, E_keV, this.nFine, this.fineWidth_keV);
+      this.responses.set(E_keV, r);
+    }
+    return r;
+  }
+
+  private build(
+    nuclide: string,
+    lines: readonly GammaLine[],
+    variant: ShieldVariant,
+  ): { template: Omit<FineTemplate, 'relativeYield'>; yield: number } | undefined {
+    const top = this.nFine * this.fineWidth_keV;
+    const spec = new Float64Array(this.nFine);
+    const peaks: { energy_keV: number; w: number }[] = [];
+    const airCm = this.opts.airPath_m * 100;
+    for (const l of lines) {
+      if (l.energy_keV < 10 || l.energy_keV >= top) continue;
+      let mfp = mu_cm('air', l.energy_keV) * airCm;
+      for (const s of variant.layers) mfp += mu_cm(s.material, l.energy_keV) * s.thickness_cm;
+      const w = l.intensity * Math.exp(-mfp);
+      if (!(w > 0)) continue;
+      const r = this.response(l.energy_keV);
+      for (let i = 0; i < spec.length; i++) spec[i] += r[i] * w;
+      peaks.push({ energy_keV: l.energy_keV, w: w * photopeakEfficiency(this.detector, l.energy_keV) });
+    }
+    const total = spec.reduce((a, b) => a + b, 0);
+    if (!(total > 0)) return undefined;
+    const peakSum = peaks.reduce((a, p) => a + p.w, 0);
+    const mainLines = peaks
+      .sort((a, b) => b.w - a.w)
+      .slice(0, 4)
+      .map((p) => ({ energy_keV: p.energy_keV, share: p.w / peakSum }));
+    let downscatter: Float64Array | undefined;
+    if (variant.layers.length > 0) {
+      const ds = this.downscatter(lines, variant.layers);
+      if (ds !== undefined) downscatter = normalise(ds);
+    }
+    return {
+      template: { nuclide, variant: variant.id, lines: normalise(spec), downscatter, mainLines },
+      yield: total,
+    };
+  }
+
+  /**
+   * Photons scattered once in the shield on their way out, folded through the detector response. Model: the
+   * source sits behind a slab; a photon of energy E reaches depth x (e^(−μ(E)x)), Compton-scatters through θ
+   * (Klein–Nishina, forward half-space), leaves with E' = E/(1 + (E/mc²)(1 − cos θ)) through the remaining
+   * (t − x)/cos θ (e^(−μ(E')(t−x)/cos θ)). Only the shape is used (its amplitude is fitted), so the geometry
+   * factor of how much scattered fluence reaches the detector is left out; what matters is that steel leaves a
+   * broad continuum from ~100 keV up to the line while lead swallows everything scattered below ~300 keV.
+   */
+  private downscatter(lines: readonly GammaLine[], layers: readonly Shield[]): Float64Array | undefined {
+    const top = this.nFine * this.fineWidth_keV;
+    const lnMin = Math.log(SCATTER_MIN_keV);
+    const nBins = Math.ceil(((Math.log(top) - lnMin) / Math.LN10) * SCATTER_BINS_PER_DECADE);
+    const binE = (i: number): number => Math.exp(lnMin + (i * Math.LN10) / SCATTER_BINS_PER_DECADE);
+    const flux = new Float64Array(nBins);
+    const nDepth = 8;
+    for (const l of lines) {
+      const E = l.energy_keV;
+      if (E < SCATTER_MIN_keV || E >= top) continue;
+      const k = E / ELECTRON_REST_keV;
+      const sigma = kleinNishinaPerElectron_cm2(E);
+      for (let li = 0; li < layers.length; li++) {
+        const layer = layers[li];
+        if (!(layer.thickness_cm > 0)) continue;
+        // Attenuation of the line before this layer and of the scattered photon after it.
+        let before = mu_cm('air', E) * this.opts.airPath_m * 50;
+        for (let j = 0; j < li; j++) before += mu_cm(layers[j].material, E) * layers[j].thickness_cm;
+        const muE = mu_cm(layer.material, E);
+        const muC = comptonMuRho_cm2_g(layer.material, E) * DENSITY_g_cm3[layer.material];
+        const t = layer.thickness_cm;
+        for (let a = 0; a < SCATTER_ANGLES; a++) {
+          // Forward half-space up to 80°: beyond, the path out of a slab grows without bound.
+          const theta = ((a + 0.5) / SCATTER_ANGLES) * ((80 * Math.PI) / 180);
+          const c = Math.cos(theta);
+          const Es = E / (1 + k * (1 - c));
+          if (Es < SCATTER_MIN_keV) continue;
+          const dsdo = kleinNishinaDOmega(k, c);
+          const solid = 2 * Math.PI * Math.sin(theta) * ((80 * Math.PI) / 180 / SCATTER_ANGLES);
+          let after = mu_cm('air', Es) * this.opts.airPath_m * 50;
+          for (let j = li + 1; j < layers.length; j++) after += mu_cm(layers[j].material, Es) * layers[j].thickness_cm;
+          const muS = mu_cm(layer.material, Es);
+          let depth = 0;
+          for (let d = 0; d < nDepth; d++) {
+            const x = ((d + 0.5) / nDepth) * t;
+            depth += Math.exp(-muE * x - (muS * (t - x)) / c) * (t / nDepth);
+          }
+          const w = l.intensity * Math.exp(-before - after) * muC * depth * (dsdo / sigma) * solid;
+          if (!(w > 0)) continue;
+          // Share between the two log bins around Es.
+          const pos = ((Math.log(Es) - lnMin) / Math.LN10) * SCATTER_BINS_PER_DECADE;
+          const i0 = Math.floor(pos);
+          const f = pos - i0;
+          if (i0 >= 0 && i0 < nBins) flux[i0] += w * (1 - f);
+          if (i0 + 1 >= 0 && i0 + 1 < nBins) flux[i0 + 1] += w * f;
+        }
+      }
+    }
+    let total = 0;
+    for (const v of flux) total += v;
+    if (!(total > 0)) return undefined;
+    const out = new Float64Array(this.nFine);
+    for (let i = 0; i < nBins; i++) {
+      if (flux[i] < total * 1e-6) continue;
+      const r = this.response(binE(i));
+      const w = flux[i];
+      for (let ch = 0; ch < out.length; ch++) out[ch] += r[ch] * w;
+    }
+    return out;
+  }
+}
+
+/** Klein–Nishina dσ/dΩ per electron (cm²/sr) for α = E/mc² and cos θ. */
+function kleinNishinaDOmega(k: number, cosTheta: number): number {
+  const R_E2 = 7.9407877e-26;
+  const p = 1 / (1 + k * (1 - cosTheta));
+  return 0.5 * R_E2 * p * p * (p + 1 / p - (1 - cosTheta * cosTheta));
+}
+
+function normalise(a: Float64Array): Float64Array {
+  let s = 0;
+  for (const v of a) s += v;
+  if (s > 0) for (let i = 0; i < a.length; i++) a[i] /= s;
+  return a;
+}
+
+/** Cumulative sum with a leading 0: cum[j] is the content below fine edge j. */
+export function cumulative(a: Float64Array): Float64Array {
+  const c = new Float64Array(a.length + 1);
+  for (let i = 0; i < a.length; i++) c[i + 1] = c[i] + a[i];
+  return c;
+}
+
+/**
+ * Rebin a fine-grid template (as its cumulative sum) onto channels [first, last) whose edges are `edges` (keV),
+ * scaled by `gain`. Linear interpolation of the cumulative sum is exact where channel edges fall on fine edges
+ * and otherwise spreads a fine bin evenly, which at a fine bin of a third of a channel is far below the noise.
+ */
+export function rebin(cum: Float64Array, fineWidth_keV: number, edges: Float64Array, first: number, last: number, gain: number): Float64Array {
+  const n = last - first;
+  const out = new Float64Array(n);
+  const nFine = cum.length - 1;
+  const at = (E: number): number => {
+    const x = E / fineWidth_keV;
+    if (x <= 0) return 0;
+    if (x >= nFine) return cum[nFine];
+    const j = Math.floor(x);
+    const f = x - j;
+    return cum[j] + f * (cum[j + 1] - cum[j]);
+  };
+  let prev = at(edges[first] * gain);
+  for (let i = 0; i < n; i++) {
+    const next = at(edges[first + i + 1] * gain);
+    out[i] = next - prev;
+    prev = next;
+  }
+  // Round-off leaves ±1e-17 where the template is empty; clean zeros keep the column ranges tight.
+  for (let i = 0; i < n; i++) if (Math.abs(out[i]) < 1e-14) out[i] = 0;
+  return out;
+}
