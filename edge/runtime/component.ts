@@ -91,6 +91,7 @@ export type ComponentFactory = (spec: ComponentSpec) => Component;
  */
 const registry: Record<string, { kind: 'device' | 'pipeline'; load: () => Promise<ComponentFactory> }> = {
   synthetic: { kind: 'pipeline', load: async () => (await import('../pipelines/synthetic.js')).createSynthetic },
+  radiation: { kind: 'pipeline', load: async () => (await import('../pipelines/radiation.js')).createRadiation },
 };
 
 export function registerComponent(type: string, kind: 'device' | 'pipeline', load: () => Promise<ComponentFactory>): void {
