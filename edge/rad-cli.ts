@@ -4,7 +4,9 @@ import type { Command } from 'commander';
 import { readRadFile, writeN42 } from './radiation/formats/index.js';
 import { energyOf, linearCalibration } from './radiation/calibration.js';
 import { buildGFunction, DETECTORS, doseRateFromSpectrum_uSv_h, type GFunction } from './radiation/dose.js';
-import type { EnergyCalibration, Spectrum } from './radiation/spectrum.js';
+import type { EnergyCalibration, Measurement, Spectrum } from './radiation/spectrum.js';
+import { NuclideIdentifier } from './radiation/identify.js';
+import { alarmRun, type KnownBackground } from './radiation/alarm.js';
 import { InputError } from '../common/errors.js';
 
 /** The detector model named on the command line; an unknown one lists the valid names. */
@@ -86,4 +88,97 @@ export function registerRadCommands(program: Command): void {
           .join('\n'),
       );
     });
+
+  rad
+    .command('identify')
+    .description('identify the nuclides in a spectrum (template fit against the detector response), most confident first')
+    .argument('<file>', 'spectrum file; with several measurements, the Foreground spectra are summed per detector')
+    .option('--detector <model>', `detector model of the templates: ${Object.keys(DETECTORS).join(', ')}`, 'NaI-2x2')
+    .option('--background <file>', 'measured background spectrum (same detector); otherwise the file\'s Background measurement, else a natural-background model')
+    .option('--kev-per-channel <keV>', 'linear calibration to use instead of the file\'s own', positiveNumber('--kev-per-channel'))
+    .option('--json', 'print JSON: { nuclides: [ { nuclide, confidence, category, ... } ] } (empty for background only)')
+    .action(async (file: string, opts: { detector: string; background?: string; kevPerChannel?: number; json?: boolean }) => {
+      const det = detectorModel(opts.detector);
+      const rf = await readRadFile(file);
+      const fg = sumSpectra(file, rf.measurements.filter((m) => m.class !== 'Background'), opts.kevPerChannel)!;
+      let bg = sumSpectra(file, rf.measurements.filter((m) => m.class === 'Background'), opts.kevPerChannel, true);
+      if (opts.background) {
+        const bf = await readRadFile(opts.background);
+        bg = sumSpectra(opts.background, bf.measurements, opts.kevPerChannel)!;
+      }
+      const id = new NuclideIdentifier({ detector: det });
+      const r = id.identify({ counts: fg.counts, liveTime_s: fg.liveTime_s, calibration: fg.calibration }, bg ? { background: { counts: bg.counts, liveTime_s: bg.liveTime_s } } : {});
+      const nuclides = r.nuclides.map((n) => ({
+        nuclide: n.nuclide,
+        label: n.label,
+        confidence: Number(n.confidence.toFixed(3)),
+        category: n.category,
+        significance: Number(n.significance.toFixed(1)),
+        netCounts: Math.round(n.netCounts),
+        shielding: n.shielding,
+      }));
+      out(!!opts.json, { nuclides, category: r.category ?? null, background: r.background.source, gain: r.gain, unexplainedPeaks_keV: r.unexplainedPeaks.map((p) => Math.round(p.energy_keV)) }, () =>
+        nuclides.length
+          ? nuclides.map((n) => `${n.label.padEnd(8)} ${n.category.padEnd(10)} confidence ${n.confidence.toFixed(2)}  ${n.netCounts} net counts${n.shielding !== 'none' ? `, shielding like ${n.shielding}` : ''}`).join('\n')
+          : 'nothing but natural background',
+      );
+    });
+
+  rad
+    .command('alarm')
+    .description('run the gross-count and energy-window SPRT alarms over the measurements of a file, in file order')
+    .argument('<file>', 'a drive or a sequence of measurements (N42)')
+    .option('--background <file>', 'background to test against; otherwise the file\'s Background measurements, else estimated from the file')
+    .option('--far <per-hour>', 'false alarm rate, alarms per hour of measurement time', positiveNumber('--far'), 1)
+    .option('--kev-per-channel <keV>', 'linear calibration for spectra without one', positiveNumber('--kev-per-channel'))
+    .option('--json', 'print JSON: { measurements: [ { index, time, alarm, statistic, threshold } ] }')
+    .action(async (file: string, opts: { background?: string; far: number; kevPerChannel?: number; json?: boolean }) => {
+      const rf = await readRadFile(file);
+      let knownBackground: Record<string, KnownBackground> | undefined;
+      if (opts.background) {
+        const bf = await readRadFile(opts.background);
+        knownBackground = {};
+        for (const m of bf.measurements) {
+          for (const sp of m.spectra) {
+            let gross = 0;
+            for (let i = 0; i < sp.counts.length; i++) gross += sp.counts[i]!;
+            const k = knownBackground[sp.detector] ?? { gross_cps: 0, live_s: 0 };
+            const live = (k.live_s ?? 0) + sp.liveTime_s;
+            knownBackground[sp.detector] = { gross_cps: (k.gross_cps * (k.live_s ?? 0) + gross) / live, live_s: live };
+          }
+        }
+      }
+      const calibrations: Record<string, EnergyCalibration> = {};
+      if (opts.kevPerChannel) for (const m of rf.measurements) for (const sp of m.spectra) calibrations[sp.detector] = linearCalibration(opts.kevPerChannel);
+      const r = alarmRun(rf.measurements, { falseAlarmRate_per_h: opts.far, ...(knownBackground ? { knownBackground } : {}), calibrations });
+      const measurements = r.measurements.map((m) => ({ index: m.index, time: m.time, alarm: m.alarm, statistic: m.statistic, threshold: m.threshold, test: m.test, ...(m.detector ? { detector: m.detector } : {}) }));
+      out(!!opts.json, { measurements }, () => {
+        const alarms = measurements.filter((m) => m.alarm);
+        return `${measurements.length} measurements, ${alarms.length} in alarm` + (alarms.length ? `:\n${alarms.map((m) => `  #${m.index} ${m.time ?? ''} ${m.test}${m.detector ? ` ${m.detector}` : ''} ${m.statistic.toFixed(2)} > ${m.threshold.toFixed(2)}`).join('\n')}` : '');
+      });
+    });
+}
+
+/** Sums the spectra of some measurements (one detector's channel grid); `optional` returns undefined when none. */
+function sumSpectra(
+  file: string,
+  ms: Measurement[],
+  kevPerChannel: number | undefined,
+  optional = false,
+): { counts: Float64Array; liveTime_s: number; calibration: EnergyCalibration } | undefined {
+  const spectra = ms.flatMap((m) => m.spectra);
+  if (!spectra.length) {
+    if (optional) return undefined;
+    throw new InputError(`${file}: no spectrum to analyse`);
+  }
+  const first = spectra[0]!;
+  const calibration = calibrationOf(file, first, kevPerChannel);
+  const counts = new Float64Array(first.counts.length);
+  let liveTime_s = 0;
+  for (const sp of spectra) {
+    if (sp.counts.length !== counts.length) throw new InputError(`${file}: detector "${sp.detector}" has ${sp.counts.length} channels, "${first.detector}" ${counts.length}; sum of different grids is not supported`);
+    for (let i = 0; i < counts.length; i++) counts[i]! += sp.counts[i]!;
+    liveTime_s += sp.liveTime_s;
+  }
+  return { counts, liveTime_s, calibration };
 }
