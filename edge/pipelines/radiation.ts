@@ -9,7 +9,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { parseDeviceOptions } from '../../devices/options.js';
 import { createAlarmMonitor, DEFAULT_WINDOWS, windowChannels, windowCounts, type AlarmDecision, type AlarmMonitor } from '../radiation/alarm.js';
 import { energyOf, linearCalibration } from '../radiation/calibration.js';
-import { buildGFunction, DETECTORS, doseRateFromSpectrum_uSv_h, type DetectorModel, type GFunction } from '../radiation/dose.js';
+import { buildGFunction, DETECTORS, type DetectorModel, type GFunction } from '../radiation/dose.js';
 import { writeN42 } from '../radiation/formats/index.js';
 import { createGainStabilizer, type GainStabilizer } from '../radiation/gain.js';
 import { NuclideIdentifier, type Identification } from '../radiation/identify.js';
@@ -50,7 +50,9 @@ interface DetectorState {
   nChannels: number;
   ranges?: [number, number][];
   gain?: GainStabilizer;
-  /** The current interval's spectrum (gain-corrected) and times. */
+  /** G(E) at each channel centre for this calibration: the dose rate is a dot product with the spectrum. */
+  gVec?: Float64Array;
+  /** The current interval's spectrum (raw until the interval closes, then gain-corrected) and times. */
   counts?: Float64Array;
   live_s: number;
   real_s: number;
@@ -169,15 +171,15 @@ export class RadiationPipeline implements Component {
       d.nChannels = r.counts.length;
       d.ranges = windowChannels(d.cal, d.nChannels, DEFAULT_WINDOWS);
       d.gain = this.opts.gainStabilisation ? createGainStabilizer({ cal: d.cal }) : undefined;
+      const g = this.gFunction(d.model);
+      d.gVec = Float64Array.from({ length: d.nChannels }, (_, ch) => g.evaluate(energyOf(d.cal!, ch + 0.5)));
       d.counts = undefined;
       d.bg = undefined;
       d.fg = undefined;
     }
-    let counts = r.counts;
-    if (d.gain) {
-      d.gain.update(counts, r.liveTime_s, { exclude: this.alarm !== undefined });
-      counts = d.gain.correct(counts);
-    }
+    const counts = r.counts;
+    // The stabiliser learns from every spectrum; the correction (a rebinning) is applied once per interval.
+    d.gain?.update(counts, r.liveTime_s, { exclude: this.alarm !== undefined });
     if (!d.counts) d.counts = new Float64Array(d.nChannels);
     for (let i = 0; i < d.nChannels; i++) d.counts[i]! += counts[i]!;
     d.live_s += r.liveTime_s;
@@ -190,6 +192,7 @@ export class RadiationPipeline implements Component {
     const t_ms = this.intervalStart_ms ?? 0;
     const active = [...this.dets.values()].filter((d) => d.counts && d.live_s > 0);
     if (!active.length) return;
+    for (const d of active) if (d.gain) d.counts = d.gain.correct(d.counts!);
     this.counters.intervals++;
     const decision = this.monitor.update({
       time_s: t_ms / 1000,
@@ -203,13 +206,10 @@ export class RadiationPipeline implements Component {
     const detectors = active.map((d) => {
       let gross = 0;
       for (let i = 0; i < d.nChannels; i++) gross += d.counts![i]!;
-      const dose = doseRateFromSpectrum_uSv_h({
-        counts: d.counts!,
-        liveTime_s: d.live_s,
-        energyOf: (ch) => energyOf(d.cal!, ch + 0.5),
-        g: this.gFunction(d.model),
-      });
-      return { id: d.id, cps: gross / d.live_s, doseRate_uSv_h: dose };
+      // Σ counts·G(E_ch) / live: the G(E) method of doseRateFromSpectrum_uSv_h, with G precomputed per channel.
+      let dose = 0;
+      for (let i = 0; i < d.nChannels; i++) dose += d.counts![i]! * d.gVec![i]!;
+      return { id: d.id, cps: gross / d.live_s, doseRate_uSv_h: dose / d.live_s };
     });
     const position = this.position ?? (active[0]!.position ? { lat: active[0]!.position.lat, lon: active[0]!.position.lon, ...(active[0]!.position.height_m !== undefined ? { height_m: active[0]!.position.height_m } : {}) } : undefined);
     const gross_cps = detectors.reduce((a, d) => a + d.cps, 0);
