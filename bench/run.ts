@@ -3,6 +3,15 @@ import { cpus, totalmem } from 'node:os';
 import { benchOutbox } from './outbox.js';
 
 const quick = process.argv.includes('--quick');
+// `--only spine` (edge outbox, aggregator ingest) or `--only rad` (radiation chain); both by default.
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt > 0 ? process.argv[onlyAt + 1] : undefined;
+if (only !== undefined && only !== 'spine' && only !== 'rad') {
+  process.stderr.write(`bench: --only expects "spine" or "rad", got "${only}"\n`);
+  process.exit(2);
+}
+const runSpine = only !== 'rad';
+const runRad = only !== 'spine';
 const rows: [string, string][] = [];
 const report = (name: string, value: string) => {
   rows.push([name, value]);
@@ -11,12 +20,12 @@ const report = (name: string, value: string) => {
 
 process.stdout.write(`# customs bench on ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}\n`);
 
-for (const fsync of ['always', 'interval', 'never'] as const) {
+for (const fsync of runSpine ? (['always', 'interval', 'never'] as const) : []) {
   const r = await benchOutbox({ messages: quick ? 5_000 : 40_000, fsync });
   report(`edge outbox -> mosquitto publish rate, fsync=${fsync} (msg/s, ${r.bytesPerMessage} B)`, r.msg_s.toFixed(0));
 }
 
-try {
+if (runSpine) try {
   const { benchIngest } = await import('./ingest.js');
   const r = await benchIngest({ messages: quick ? 20_000 : 200_000 });
   report('aggregator end-to-end ingest mqtt -> influxdb (msg/s)', r.endToEnd_msg_s.toFixed(0));
@@ -30,5 +39,34 @@ try {
   );
 } catch (e) {
   report('aggregator ingest bench', `not run: ${(e as Error).message}`);
+}
+// Radiation chain (issue 3).
+if (runRad) {
+  const { benchIdentify } = await import('./identify.js');
+  const r = await benchIdentify({ quick });
+  report('nuclide identification top-1 accuracy at 5,000 net counts', `${(100 * r.accuracyAt5000).toFixed(2)} % (${r.byLevel.find((l) => l.netCounts === 5000)?.spectra ?? '?'} spectra)`);
+  report('false identifications on background-only spectra', `${(100 * r.background.falseRate).toFixed(2)} % of ${r.background.spectra}`);
+  report('medical over SNM: both reported', `${(100 * r.pairs.rate).toFixed(1)} % of ${r.pairs.spectra}`);
+  for (const tm of r.timing) report(`identification time per 1024-channel spectrum, ${tm.detector} (CPU ms, median / p99)`, `${tm.cpuMedian_ms.toFixed(2)} / ${tm.cpuP99_ms.toFixed(2)}`);
+  if (!quick) {
+    process.stdout.write('\nconfusion at 5,000 net counts (true | spectra | correct | top-1 confusions):\n');
+    for (const row of r.confusionRows) process.stdout.write(`${row}\n`);
+    process.stdout.write('\n');
+  }
+}
+if (runRad) {
+  const { benchAlarm } = await import('./radiation-alarm.js');
+  const r = benchAlarm({ quick });
+  for (const f of r.far) {
+    report(`alarm FAR, configured ${f.configured_per_h}/h, ${f.hours} h of 8-detector 10 Hz background driving`, `${f.measured_per_h.toFixed(2)}/h (95 % ${f.ci95_per_h[0].toFixed(2)}-${f.ci95_per_h[1].toFixed(2)}; ${f.alarms} alarms)`);
+  }
+  for (const p of r.pd) {
+    report(`alarm PD, ${p.nuclide} ${p.activity_uCi.toFixed(0)} uCi at ${p.distance_m} m, ${p.speed_km_h} km/h`, `${p.pd.toFixed(2)} (95 % ${p.ci95[0].toFixed(2)}-${p.ci95[1].toFixed(2)}, ${p.passes} passes)`);
+  }
+}
+if (runRad) {
+  const { benchRadChain } = await import('./rad-chain.js');
+  const r = await benchRadChain({ seconds: quick ? 120 : 600 });
+  report(`radiation chain, ${r.detectors} detectors at ${r.rate_hz} Hz, ${r.data_s} s of driving: times real time on one core`, `${r.timesRealTime.toFixed(0)}x (${r.cpu_s.toFixed(2)} s CPU, ${r.alarms} alarms)`);
 }
 process.exit(0);
