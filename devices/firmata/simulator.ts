@@ -1,5 +1,6 @@
 // The I/O board's firmware in software: StandardFirmata plus the GM-count SysEx, on one end of a pty, with tube and sensor physics.
 import { EventEmitter } from 'node:events';
+import { mulberry32 } from '../../common/random.js';
 import { SerialPort } from 'serialport';
 import { CustomsError } from '../../common/errors.js';
 import {
@@ -63,16 +64,6 @@ const PIN_COUNT = 20;
 const PWM_PINS = new Set([3, 5, 6, 9, 10, 11]);
 const FIRST_ANALOG_PIN = 14;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class FirmataSimulator extends EventEmitter<FirmataSimulatorEvents> {
   /** Every digital write, in order, for tests to assert on. */

@@ -1,5 +1,6 @@
 // A stand-in summary producer for the demo and the runtime tests: plausible, schema-valid bodies from a seeded PRNG.
 import { randomBytes } from 'node:crypto';
+import { mulberry32 } from '../../common/random.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Type, type Static, type TUnsafe } from '@sinclair/typebox';
 import { Ajv, type ErrorObject } from 'ajv';
@@ -56,17 +57,6 @@ export function parseSyntheticOptions(spec: ComponentSpec): SyntheticOptions {
   return value as SyntheticOptions;
 }
 
-/** Mulberry32: a small 32-bit PRNG, good enough for test data and fully determined by its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const M_PER_DEG_LAT = 111_320;
 /** Loop the vehicle drives around the origin, and its speed (an 18 km/h patrol through a port area). */

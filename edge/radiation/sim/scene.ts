@@ -88,17 +88,7 @@ export const REFERENCE_TEMPERATURE_C = 20;
 
 // ───────────────────────────── random numbers ─────────────────────────────
 
-/** Mulberry32: a small, fast 32-bit PRNG fully determined by its seed; uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../../../common/random.js';
 
 const LOG_FACTORIAL_SMALL = [0, 0, 0.6931471805599453, 1.791759469228055, 3.1780538303479458, 4.787491742782046, 6.579251212010101, 8.525161361065415, 10.60460290274525, 12.801827480081469];
 
