@@ -226,7 +226,9 @@ t.test('Poisson sampler: mean and variance, seeded, fast enough for 1024 channel
   const t0 = performance.now();
   for (let i = 0; i < N; i++) simulateStep(scene, dets, { x_m: -20 + i * 0.2, y_m: -4 }, 0.1, rng);
   const perDetector_ms = (performance.now() - t0) / N / dets.length;
-  t.ok(perDetector_ms < 1, `one 1024-channel detector step: ${(perDetector_ms * 1000).toFixed(0)} µs (rates, drift, dead time, Poisson)`);
+  // The speed itself is a bench figure; this bound (about 50x the measured cost) only catches an algorithmic blow-up
+  // without failing on a loaded CI machine.
+  t.ok(perDetector_ms < 10, `one 1024-channel detector step: ${(perDetector_ms * 1000).toFixed(0)} µs (rates, drift, dead time, Poisson)`);
 });
 
 t.test('a drive: positions along the trajectory, count rate peaks at closest approach', async (t) => {
