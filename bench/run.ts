@@ -69,4 +69,11 @@ if (runRad) {
   const r = await benchRadChain({ seconds: quick ? 120 : 600 });
   report(`radiation chain, ${r.detectors} detectors at ${r.rate_hz} Hz, ${r.data_s} s of driving: times real time on one core`, `${r.timesRealTime.toFixed(0)}x (${r.cpu_s.toFixed(2)} s CPU, ${r.alarms} alarms)`);
 }
+if (runRad) {
+  const { benchClassifier } = await import('./classifier.js');
+  const r = await benchClassifier({ quick });
+  report('ONNX nuclide classifier per spectrum, median / p99 (ms)', `${r.classifier.median_ms} / ${r.classifier.p99_ms}`);
+  report('top-1 at 5,000 net counts on the same spectra, classifier / template fit', `${r.classifier.top1Accuracy} / ${r.identify?.top1Accuracy ?? 'n/a'}`);
+  report('background-only false identifications, classifier / template fit', `${r.classifier.backgroundFalseIdRate} / ${r.identify?.backgroundFalseIdRate ?? 'n/a'}`);
+}
 process.exit(0);
