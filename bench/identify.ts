@@ -14,18 +14,11 @@ import { NuclideIdentifier, type Identification } from '../edge/radiation/identi
 import { getNuclide, nuclideIds } from '../edge/radiation/nuclides.js';
 import { naturalBackgroundRate } from '../edge/radiation/sim/natural.js';
 import { type Scene, type SimDetector, applyGain, expectedRates, mulberry32, poisson } from '../edge/radiation/sim/scene.js';
+import { EVAL_SHIELDS, type Shield } from '../models/nuclide-classifier/simulate.js';
 
-export interface ShieldCase {
-  id: string;
-  layers: { material: string; thickness_cm: number }[];
-}
-
-export const EVAL_SHIELDS: readonly ShieldCase[] = [
-  { id: 'none', layers: [] },
-  { id: 'steel-2cm', layers: [{ material: 'steel', thickness_cm: 2 }] },
-  { id: 'steel-5cm', layers: [{ material: 'steel', thickness_cm: 5 }] },
-  { id: 'lead-1cm', layers: [{ material: 'lead', thickness_cm: 1 }] },
-];
+/** The shield cases are defined once, with the classifier's evaluation, so both methods are scored on the same cells. */
+export { EVAL_SHIELDS };
+export type ShieldCase = Shield;
 
 export interface EvalOptions {
   detectors?: readonly string[];

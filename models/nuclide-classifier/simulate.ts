@@ -222,7 +222,7 @@ export function trainingSpectra(seed: number, nuclides: readonly string[] = nucl
 
 // ───────────────────────────── evaluation set ─────────────────────────────
 
-/** The shields of bench/identify.ts, so both methods are scored on the same cells. */
+/** Shield cases of the evaluation grid, shared with bench/identify.ts so both methods are scored on the same cells. */
 export const EVAL_SHIELDS: readonly Shield[] = [
   { id: 'none', layers: [] },
   { id: 'steel-2cm', layers: [{ material: 'steel', thickness_cm: 2 }] },

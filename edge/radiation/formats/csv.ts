@@ -2,7 +2,7 @@
 
 import type { EnergyCalibration, RadFile } from '../spectrum.js';
 import { FormatError, Notes, type ParseNotes, type ParseOptions } from './errors.js';
-import { calibrationProblem, fitPolynomial, parseDuration, quote, MAX_CHANNELS } from './values.js';
+import { calibrationProblem, fitPolynomial, parseDuration, quote, singleSpectrumFile, MAX_CHANNELS } from './values.js';
 
 export interface CsvOptions extends ParseOptions {
   /** Live time in seconds when the file does not say (a `# live time:` comment wins over nothing, this wins over both). */
@@ -163,19 +163,7 @@ export function parseCsv(text: string, source: string, options: CsvOptions = {})
   const startTime = meta.get('start')?.value;
 
   return {
-    source,
-    format: 'CSV',
-    detectors: [{ id: detector }],
-    measurements: [
-      {
-        id: 'csv',
-        ...(startTime !== undefined ? { startTime } : {}),
-        realTime_s,
-        class: 'NotSpecified',
-        spectra: [{ detector, counts, liveTime_s, realTime_s, ...(calibration !== undefined ? { calibration } : {}) }],
-        grossCounts: [],
-      },
-    ],
+    ...singleSpectrumFile({ source, format: 'CSV', id: 'csv', detector, counts, liveTime_s, realTime_s, startTime, calibration }),
     warnings: notes.warnings,
   };
 }

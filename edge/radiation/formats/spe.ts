@@ -2,7 +2,7 @@
 
 import type { EnergyCalibration, RadFile } from '../spectrum.js';
 import { FormatError, Notes, type ParseNotes, type ParseOptions } from './errors.js';
-import { calibrationProblem, parseDecimal, quote, tokens, MAX_CHANNELS } from './values.js';
+import { calibrationProblem, parseDecimal, quote, singleSpectrumFile, tokens, MAX_CHANNELS } from './values.js';
 
 export type SpeFile = RadFile & ParseNotes & {
   /** $SPEC_ID: the free-text title of the spectrum. */
@@ -56,20 +56,8 @@ export function parseSpe(text: string, source: string, options: ParseOptions = {
   const calibration = readCalibration(byName, counts.length, source, notes);
 
   return {
-    source,
-    format: 'SPE',
+    ...singleSpectrumFile({ source, format: 'SPE', id: 'spe', detector, counts, liveTime_s, realTime_s, startTime, calibration }),
     ...(title !== undefined ? { title } : {}),
-    detectors: [{ id: detector }],
-    measurements: [
-      {
-        id: 'spe',
-        ...(startTime !== undefined ? { startTime } : {}),
-        realTime_s,
-        class: 'NotSpecified',
-        spectra: [{ detector, counts, liveTime_s, realTime_s, ...(calibration !== undefined ? { calibration } : {}) }],
-        grossCounts: [],
-      },
-    ],
     warnings: notes.warnings,
   };
 }

@@ -278,3 +278,33 @@ export function fitPolynomial(x: ArrayLike<number>, y: ArrayLike<number>, degree
   for (let i = 0; i < n; i++) maxResidual = Math.max(maxResidual, Math.abs(polynomialEnergy(coefficients, x[i]) - y[i]));
   return { coefficients, maxResidual };
 }
+
+/** The RadFile of a format that holds one spectrum (SPE, CSV): one detector, one unclassified measurement. */
+export function singleSpectrumFile<F extends 'SPE' | 'CSV'>(o: {
+  source: string;
+  format: F;
+  id: string;
+  detector: string;
+  counts: Float64Array;
+  liveTime_s: number;
+  realTime_s: number;
+  startTime?: string;
+  calibration?: EnergyCalibration;
+}) {
+  const { source, format, id, detector, counts, liveTime_s, realTime_s, startTime, calibration } = o;
+  return {
+    source,
+    format,
+    detectors: [{ id: detector }],
+    measurements: [
+      {
+        id,
+        ...(startTime !== undefined ? { startTime } : {}),
+        realTime_s,
+        class: 'NotSpecified' as const,
+        spectra: [{ detector, counts, liveTime_s, realTime_s, ...(calibration !== undefined ? { calibration } : {}) }],
+        grossCounts: [],
+      },
+    ],
+  };
+}
