@@ -1,7 +1,7 @@
 // The contract between the runtime and what it supervises: device drivers and analysis pipelines.
 import type { EventEmitter } from 'node:events';
 import type { Logger } from '../../common/log.js';
-import type { BodyOf, Kind } from '../../protocol/index.js';
+import type { BodyOf, Command, Kind } from '../../protocol/index.js';
 
 /** Kinds a component may emit through the outbox (status is the runtime's own). */
 export type SummaryKind = Exclude<Kind, 'status'>;
@@ -43,6 +43,14 @@ export interface Readings {
   temperature: [{ celsius: number; sensor: string; time_ms: number }];
 }
 
+/**
+ * Commands addressed to this node (`customs/v1/<site>/<node>/cmd/<command>`), as the broker delivered them: raw
+ * payload, not yet verified. Retained commands arrive again on every reconnect, so handlers must be idempotent
+ * (by record version or command id). A handler answers with `ctx.emit('ack', { cmd, cmdId, ok, reason })`.
+ */
+export type Commands = { [C in Command]: [payload: Buffer, topic: string] };
+export type CommandBus = EventEmitter<Commands>;
+
 /** The node's in-process reading bus: a typed EventEmitter the runtime owns (listeners removed in stop()). */
 export type ReadingBus = EventEmitter<Readings>;
 
@@ -61,6 +69,8 @@ export interface ComponentContext {
   setPosition?(pos: { lat: number; lon: number; height_m?: number }): void;
   /** Devices publish readings here; pipelines listen (and remove their listeners in stop()). */
   bus?: ReadingBus;
+  /** Commands from the cloud or a technician, one event per command name; listeners removed in stop(). */
+  commands?: CommandBus;
 }
 
 /**

@@ -6,6 +6,7 @@ import { logger as makeLogger } from '../../common/log.js';
 import { InputError } from '../../common/errors.js';
 import { packageVersion } from '../../common/version.js';
 import {
+  COMMANDS,
   SCHEMA_VERSION,
   cloudAckTopic,
   cmdTopic,
@@ -13,12 +14,22 @@ import {
   priorityOf,
   validate,
   type BodyOf,
+  type Command,
   type Position,
   type StatusMsg,
 } from '../../protocol/index.js';
 import { bootId, SystemClock } from './clock.js';
 import { EventEmitter } from 'node:events';
-import { createComponent, type Clock, type Component, type ReadingBus, type Readings, type SummaryKind } from './component.js';
+import {
+  createComponent,
+  type Clock,
+  type CommandBus,
+  type Commands,
+  type Component,
+  type ReadingBus,
+  type Readings,
+  type SummaryKind,
+} from './component.js';
 import type { EdgeConfig } from './config.js';
 import { MqttLink } from './link.js';
 import { Outbox } from './outbox.js';
@@ -55,6 +66,8 @@ export class EdgeRuntime {
   private started = false;
   /** Devices publish readings, pipelines consume them (component.ts Readings). */
   readonly bus: ReadingBus = new EventEmitter<Readings>();
+  /** Commands from the link, dispatched by name to the components that listen. */
+  readonly commands: CommandBus = new EventEmitter<Commands>();
 
   constructor(private readonly opts: RuntimeOptions) {
     this.config = opts.config;
@@ -108,8 +121,10 @@ export class EdgeRuntime {
           this.position = p;
         },
         bus: this.bus,
+        commands: this.commands,
       }),
     });
+    this.link.on('command', (topic, payload) => this.dispatchCommand(topic, payload));
     this.supervisor.on('state', (s) => {
       this.log.info({ component: s.name, state: s.state, restarts: s.restarts, err: s.lastError }, 'component state');
     });
@@ -129,6 +144,21 @@ export class EdgeRuntime {
     this.log.info({ node: c.node, site: c.site, role: c.role, boot: this.boot, components: this.components.length }, 'edge runtime started');
   }
 
+  /** `.../cmd/<name>` → the listeners of that command; unknown names and commands nobody handles are logged. */
+  private dispatchCommand(topic: string, payload: Buffer): void {
+    const name = topic.slice(topic.lastIndexOf('/') + 1);
+    if (!(COMMANDS as readonly string[]).includes(name)) {
+      this.log.warn({ topic }, `command "${name}" ignored: expected one of ${COMMANDS.join(', ')}`);
+      return;
+    }
+    const cmd = name as Command;
+    if (this.commands.listenerCount(cmd) === 0) {
+      this.log.warn({ topic }, `command "${cmd}" ignored: no component on this node handles it`);
+      return;
+    }
+    this.commands.emit(cmd, payload, topic);
+  }
+
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
@@ -137,6 +167,7 @@ export class EdgeRuntime {
     await this.link.stop();
     await this.outbox.close();
     this.bus.removeAllListeners();
+    this.commands.removeAllListeners();
     this.log.info('edge runtime stopped');
   }
 
