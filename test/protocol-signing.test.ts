@@ -1,0 +1,33 @@
+import t from 'tap';
+import { canonicalJson, generateSigningKey, signPayload, SignatureError, verifyEnvelope } from '../protocol/signing.js';
+
+const a = generateSigningKey();
+const b = generateSigningKey();
+const trusted = { tech1: a.publicKeyPem };
+const record = { detector: 'det-1', version: 3, coefficients: [0.5, 3.01, 1e-6], when: '2026-11-21T08:00:00Z' };
+
+t.test('canonical form sorts keys at every level and rejects values JSON cannot carry', async (t) => {
+  t.equal(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: 2 }], c: null } }), '{"a":{"c":null,"d":[2,{"y":2,"z":1}]},"b":1}');
+  t.throws(() => canonicalJson({ x: Number.NaN }), /\$\.x: NaN cannot be signed/);
+});
+
+t.test('a signed payload verifies, also after re-serialisation with other key order', async (t) => {
+  const env = signPayload(record, a.privateKeyPem, 'tech1');
+  const reordered = JSON.parse(JSON.stringify({ sig: env.sig, payload: { when: record.when, coefficients: record.coefficients, version: 3, detector: 'det-1' } }));
+  t.same(verifyEnvelope(reordered, trusted), record);
+});
+
+t.test('tampered, untrusted, unsigned and malformed envelopes are refused with the reason', async (t) => {
+  const env = signPayload(record, a.privateKeyPem, 'tech1');
+  const tampered = { ...env, payload: { ...record, coefficients: [0.5, 3.02, 1e-6] } };
+  t.throws(() => verifyEnvelope(tampered, trusted), { name: 'SignatureError', message: /does not match the payload/ });
+  const other = signPayload(record, b.privateKeyPem, 'tech2');
+  t.throws(() => verifyEnvelope(other, trusted), /key "tech2", which this node does not trust \(trusted: tech1\)/);
+  // Signed by an untrusted key that claims a trusted key id.
+  const impostor = signPayload(record, b.privateKeyPem, 'tech1');
+  t.throws(() => verifyEnvelope(impostor, trusted), /does not match/);
+  t.throws(() => verifyEnvelope({ payload: record }, trusted), /not signed/);
+  t.throws(() => verifyEnvelope('x', trusted), /expected an object/);
+  t.throws(() => verifyEnvelope({ payload: 1, sig: { alg: 'RS256', keyId: 'tech1', value: 'AA==' } }, trusted), /alg: expected "Ed25519"/);
+  t.ok(new SignatureError('x') instanceof Error);
+});
