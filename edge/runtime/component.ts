@@ -41,6 +41,25 @@ export interface Readings {
   gm: [{ cps: number; time_ms: number }];
   gps: [{ lat: number; lon: number; height_m?: number; fix: number; hdop?: number; time_ms: number }];
   temperature: [{ celsius: number; sensor: string; time_ms: number }];
+  /** A verified calibration record became active for a detector (pipelines apply it without a restart). */
+  calibration: [ActiveCalibration];
+}
+
+/**
+ * The parts of a signed calibration record that analysis uses, for one detector. Energy is
+ * E = c0 + c1·ch + c2·ch² (+ deviation pairs); FWHM(E) = sqrt(a + b·E + c·E²) keV; `doseFactor` scales the
+ * spectrum (G(E)) dose rate; `efficiency` is the full-energy-peak efficiency at the calibration geometry.
+ */
+export interface ActiveCalibration {
+  detector: string;
+  /** Record id and version as the technician CLI names it, e.g. "det-a@4"; reported in status. */
+  version: string;
+  energy?: { coefficients: number[]; deviationPairs?: [number, number][] };
+  resolution?: { a: number; b: number; c: number };
+  efficiency?: { energies_keV: number[]; values: number[]; distance_m: number };
+  doseFactor?: number;
+  /** Background at nominal gain taken with this calibration (reference for the gain stabiliser). */
+  referenceSpectrum?: { counts: number[]; liveTime_s: number };
 }
 
 /**

@@ -24,11 +24,14 @@ export function deviceContext(opts: { trust?: TrustMode; wallNow?: () => number 
   const positions: DeviceContext['positions'] = [];
   const emitted: DeviceContext['emitted'] = [];
   const bus: ReadingBus = new EventEmitter<Readings>();
-  const published: DeviceContext['published'] = { spectrum: [], gm: [], gps: [], temperature: [] };
-  bus.on('spectrum', (r) => published.spectrum.push(r));
-  bus.on('gm', (r) => published.gm.push(r));
-  bus.on('gps', (r) => published.gps.push(r));
-  bus.on('temperature', (r) => published.temperature.push(r));
+  // Every kind of reading is recorded, also kinds added later, without listing them here.
+  const store: Record<string, unknown[]> = {};
+  const published = new Proxy(store, { get: (o, k: string) => (o[k] ??= []) }) as unknown as DeviceContext['published'];
+  const emit = bus.emit.bind(bus) as (event: string, ...args: unknown[]) => boolean;
+  (bus as unknown as { emit: typeof emit }).emit = (event, ...args) => {
+    (published as unknown as Record<string, unknown[]>)[event]!.push(args[0]);
+    return emit(event, ...args);
+  };
   const ctx: ComponentContext = {
     node: 'veh-01',
     site: 'test',
