@@ -17,6 +17,7 @@ import { Ajv } from 'ajv';
 import * as ort from 'onnxruntime-node';
 import { CustomsError, InputError } from '../../common/errors.js';
 import { logger } from '../../common/log.js';
+import { tensorProblems } from '../../common/onnx-check.js';
 import { formatErrors } from '../../protocol/codec.js';
 import { rebin } from './calibration.js';
 import { type NuclideCategory, getNuclide } from './nuclides.js';
@@ -196,38 +197,12 @@ export function cardProblems(card: ModelCard): string[] {
   return problems;
 }
 
-function dimsMatch(card: readonly (number | string)[], model: readonly (number | string)[]): boolean {
-  if (card.length !== model.length) return false;
-  return card.every((d, i) => {
-    const m = model[i];
-    // A symbolic (batch) dimension on the card matches a symbolic or dynamic (-1) one in the model, and only that.
-    if (typeof d === 'string') return typeof m === 'string' || m < 0;
-    return m === d;
-  });
-}
-
 /** Every way the loaded session differs from the card's input and output. */
 export function sessionProblems(card: ModelCard, session: Pick<ort.InferenceSession, 'inputNames' | 'outputNames' | 'inputMetadata' | 'outputMetadata'>): string[] {
-  const problems: string[] = [];
-  const check = (what: 'input' | 'output', spec: ModelCard['input'], names: readonly string[], meta: readonly ort.InferenceSession.ValueMetadata[]) => {
-    if (!names.includes(spec.name)) {
-      problems.push(`${what}.name: the card names "${spec.name}", the model's ${what}s are ${JSON.stringify(names)}`);
-      return;
-    }
-    if (names.length !== 1) problems.push(`${what}s: the model has ${names.length} ${what}s ${JSON.stringify(names)}, the card describes one`);
-    const m = meta.find((v) => v.name === spec.name);
-    if (m === undefined || !m.isTensor) {
-      problems.push(`${what} "${spec.name}": the model does not describe it as a tensor`);
-      return;
-    }
-    if (m.type !== spec.dtype) problems.push(`${what}.dtype: the card says ${spec.dtype}, the model's "${spec.name}" is ${m.type}`);
-    if (!dimsMatch(spec.shape, m.shape)) {
-      problems.push(`${what}.shape: the card says ${JSON.stringify(spec.shape)}, the model's "${spec.name}" is ${JSON.stringify(m.shape)}`);
-    }
-  };
-  check('input', card.input, session.inputNames, session.inputMetadata);
-  check('output', card.output, session.outputNames, session.outputMetadata);
-  return problems;
+  return [
+    ...tensorProblems('input', card.input, session.inputNames, session.inputMetadata),
+    ...tensorProblems('output', card.output, session.outputNames, session.outputMetadata),
+  ];
 }
 
 /** Reads and validates a card file; throws ModelCardError naming every problem. */
