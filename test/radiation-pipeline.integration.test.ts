@@ -10,7 +10,7 @@ import { readRadFile } from '../edge/radiation/formats/index.js';
 import { startMosquitto, tempDir } from './harness/services.js';
 import { until } from './helpers/wait.js';
 
-t.test('a drive past a Cs-137 source: per-second summaries, one alarm identifying Cs-137, spectra archived as N42', async (t) => {
+t.test('a drive past a Cs-137 source: per-second summaries, one alarm identifying Cs-137 (fit and classifier), spectra archived as N42', async (t) => {
   const broker = await startMosquitto();
   t.teardown(() => broker.close());
   const dir = tempDir('rad-pipeline');
@@ -44,14 +44,14 @@ t.test('a drive past a Cs-137 source: per-second summaries, one alarm identifyin
         },
         { name: 'spectrometers', type: 'n42-folder', options: { dir: spool } },
       ],
-      pipelines: [{ name: 'rad', type: 'radiation', options: { detectors, interval_s: 1, archiveDir: archive } }],
+      pipelines: [{ name: 'rad', type: 'radiation', options: { detectors, interval_s: 1, archiveDir: archive, identifyMethod: 'both' } }],
     }),
   });
   const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { protocolVersion: 5 });
   t.teardown(() => sub.end(true));
   await sub.subscribeAsync('customs/v1/port-a/veh-05/+', { qos: 1 });
   const rad: { gross_cps: number; doseRate_uSv_h?: number; position?: { lat: number } }[] = [];
-  const alarms: { nuclides: { nuclide: string; category: string; confidence: number }[]; statistic: number; threshold: number }[] = [];
+  const alarms: { nuclides: { nuclide: string; category: string; confidence: number }[]; classifier?: { nuclide: string }[]; statistic: number; threshold: number }[] = [];
   const bad: string[] = [];
   sub.on('message', (topic, payload) => {
     const d = decode(topic, payload);
@@ -78,6 +78,8 @@ t.test('a drive past a Cs-137 source: per-second summaries, one alarm identifyin
   t.ok(a.statistic >= a.threshold, 'alarm statistic over its threshold');
   t.equal(a.nuclides[0]?.nuclide, 'Cs137', `identified ${JSON.stringify(a.nuclides)}`);
   t.equal(a.nuclides[0]?.category, 'industrial');
+  t.equal(a.classifier?.[0]?.nuclide, 'Cs137', `the ONNX classifier beside the fit: ${JSON.stringify(a.classifier)}`);
+  t.match(rt.status(true).models, { 'nuclide-id': 'template-fit-1', 'nuclide-classifier': /^nuclide-classifier-\d+$/ }, 'both methods in status');
   const files = readdirSync(archive).filter((f) => f.endsWith('.n42'));
   t.equal(files.length, 1, 'alarm spectra archived');
   const archived = await readRadFile(join(archive, files[0]!));

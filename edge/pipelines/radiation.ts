@@ -6,15 +6,16 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { parseDeviceOptions } from '../../devices/options.js';
+import { parseDeviceOptions, stringEnum } from '../../devices/options.js';
 import { createAlarmMonitor, DEFAULT_WINDOWS, windowChannels, windowCounts, type AlarmDecision, type AlarmMonitor } from '../radiation/alarm.js';
 import { energyOf, linearCalibration } from '../radiation/calibration.js';
 import { buildGFunction, DETECTORS, type DetectorModel, type GFunction } from '../radiation/dose.js';
 import { writeN42 } from '../radiation/formats/index.js';
 import { createGainStabilizer, type GainStabilizer } from '../radiation/gain.js';
+import { NuclideClassifier, type Classification } from '../radiation/classifier.js';
 import { NuclideIdentifier, type Identification } from '../radiation/identify.js';
 import type { EnergyCalibration, Measurement } from '../radiation/spectrum.js';
-import type { Component, ComponentContext, ComponentSpec, Readings } from '../runtime/component.js';
+import type { ActiveCalibration, Component, ComponentContext, ComponentSpec, Readings } from '../runtime/component.js';
 
 export const RadiationOptionsSchema = Type.Object(
   {
@@ -32,6 +33,11 @@ export const RadiationOptionsSchema = Type.Object(
     falseAlarmRate_per_h: Type.Number({ exclusiveMinimum: 0, default: 1, description: 'alarms per hour of driving on background' }),
     gainStabilisation: Type.Boolean({ default: true, description: 'follow K-40/Tl-208 to correct temperature gain drift' }),
     identify: Type.Boolean({ default: true, description: 'identify nuclides when an alarm ends' }),
+    identifyMethod: stringEnum(['template', 'classifier', 'both'] as const, {
+      default: 'template',
+      description: 'template: full-spectrum Poisson fit; classifier: the shipped ONNX model; both: the fit reports, the classifier result rides along',
+    }),
+    classifierDir: Type.Optional(Type.String({ minLength: 1, description: 'folder with model-card.json (default: the shipped nuclide classifier)' })),
     maxAlarm_s: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'identify and report an alarm after this long even if it goes on' }),
     alarmEndHold_s: Type.Number({ minimum: 0, default: 3, description: 'an alarm ends after this long without any test in alarm (one pass, one alarm)' }),
     keVPerChannel: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'calibration for spectra that carry none' })),
@@ -47,6 +53,8 @@ interface DetectorState {
   id: string;
   model: DetectorModel;
   cal?: EnergyCalibration;
+  /** A signed calibration record in force: its energy calibration replaces the one the spectra carry. */
+  record?: ActiveCalibration;
   nChannels: number;
   ranges?: [number, number][];
   gain?: GainStabilizer;
@@ -93,6 +101,7 @@ export class RadiationPipeline implements Component {
       }
     | undefined;
   private warnedUnknown = new Set<string>();
+  private classifier: NuclideClassifier | undefined;
   private counters = { intervals: 0, alarms: 0 };
   private listeners: { [K in keyof Readings]?: (...a: Readings[K]) => void } = {};
   /** Serialises emits so summaries leave in order and back-pressure reaches the bus handler. */
@@ -109,8 +118,13 @@ export class RadiationPipeline implements Component {
     this.monitor = createAlarmMonitor({ falseAlarmRate_per_h: this.opts.falseAlarmRate_per_h, windows: DEFAULT_WINDOWS });
   }
 
-  versions(): { models: Record<string, string> } {
-    return { models: { 'nuclide-id': 'template-fit-1' } };
+  versions(): { calibration?: Record<string, string>; models: Record<string, string> } {
+    const calibration: Record<string, string> = {};
+    for (const d of this.dets.values()) if (d.record) calibration[d.id] = d.record.version;
+    const models: Record<string, string> = {};
+    if (this.opts.identifyMethod !== 'classifier') models['nuclide-id'] = 'template-fit-1';
+    if (this.classifier) models['nuclide-classifier'] = `${this.classifier.card.name}-${this.classifier.card.version}`;
+    return { ...(Object.keys(calibration).length ? { calibration } : {}), models };
   }
 
   stats() {
@@ -121,7 +135,11 @@ export class RadiationPipeline implements Component {
     this.ctx = ctx;
     if (!ctx.bus) throw new Error(`pipeline ${this.name}: the runtime gave no reading bus`);
     if (this.opts.archiveDir) mkdirSync(this.opts.archiveDir, { recursive: true });
+    if (this.opts.identify && this.opts.identifyMethod !== 'template' && !this.classifier) {
+      this.classifier = await NuclideClassifier.load(this.opts.classifierDir ? { dir: this.opts.classifierDir } : {});
+    }
     this.listeners = {
+      calibration: (c) => this.applyCalibration(c),
       spectrum: (r) => this.onSpectrum(r),
       gm: (r) => {
         this.gmCounts.cps += r.cps;
@@ -139,6 +157,8 @@ export class RadiationPipeline implements Component {
     if (bus) for (const [k, fn] of Object.entries(this.listeners)) bus.off(k as keyof Readings, fn as never);
     this.listeners = {};
     await this.chain;
+    await this.classifier?.close();
+    this.classifier = undefined;
     this.ctx = undefined;
   }
 
@@ -163,19 +183,12 @@ export class RadiationPipeline implements Component {
       this.intervalStart_ms = Math.floor(r.time_ms / interval_ms) * interval_ms;
     }
     if (!d.cal || d.nChannels !== r.counts.length) {
-      d.cal = r.calibration ?? (this.opts.keVPerChannel ? linearCalibration(this.opts.keVPerChannel) : undefined);
-      if (!d.cal) {
+      const cal = d.record?.energy ?? r.calibration ?? (this.opts.keVPerChannel ? linearCalibration(this.opts.keVPerChannel) : undefined);
+      if (!cal) {
         this.ctx?.fail(new Error(`pipeline ${this.name}: detector ${d.id} sends spectra without calibration; set options.keVPerChannel`));
         return;
       }
-      d.nChannels = r.counts.length;
-      d.ranges = windowChannels(d.cal, d.nChannels, DEFAULT_WINDOWS);
-      d.gain = this.opts.gainStabilisation ? createGainStabilizer({ cal: d.cal }) : undefined;
-      const g = this.gFunction(d.model);
-      d.gVec = Float64Array.from({ length: d.nChannels }, (_, ch) => g.evaluate(energyOf(d.cal!, ch + 0.5)));
-      d.counts = undefined;
-      d.bg = undefined;
-      d.fg = undefined;
+      this.setupDetector(d, cal, r.counts.length);
     }
     const counts = r.counts;
     // The stabiliser learns from every spectrum; the correction (a rebinning) is applied once per interval.
@@ -185,6 +198,48 @@ export class RadiationPipeline implements Component {
     d.live_s += r.liveTime_s;
     d.real_s += r.realTime_s;
     if (r.position) d.position = r.position;
+  }
+
+  /** (Re)derives everything that depends on the detector's calibration; the accumulations start again. */
+  private setupDetector(d: DetectorState, cal: EnergyCalibration, nChannels: number): void {
+    d.cal = cal;
+    d.nChannels = nChannels;
+    d.ranges = windowChannels(cal, nChannels, DEFAULT_WINDOWS);
+    d.gain = undefined;
+    if (this.opts.gainStabilisation) {
+      const ref = d.record?.referenceSpectrum?.counts;
+      try {
+        d.gain = createGainStabilizer({ cal, ...(ref && ref.length === nChannels ? { referenceSpectrum: ref } : {}) });
+      } catch (e) {
+        // A reference without usable K-40/Tl-208 peaks: stabilise on the nominal calibration instead.
+        this.ctx?.log.warn({ detector: d.id, err: (e as Error).message }, 'gain reference spectrum unusable; stabilising on the calibration alone');
+        d.gain = createGainStabilizer({ cal });
+      }
+    }
+    const g = this.gFunction(d.model);
+    const factor = d.record?.doseFactor ?? 1;
+    d.gVec = Float64Array.from({ length: nChannels }, (_, ch) => factor * g.evaluate(energyOf(cal, ch + 0.5)));
+    d.counts = undefined;
+    d.live_s = 0;
+    d.real_s = 0;
+    d.bg = undefined;
+    d.bgLive_s = 0;
+    d.fg = undefined;
+    d.fgLive_s = 0;
+  }
+
+  /** A verified record became active (the calibration component checked the signature): use it from now on. */
+  private applyCalibration(c: ActiveCalibration): void {
+    const d = this.dets.get(c.detector);
+    if (!d) {
+      this.ctx?.log.warn({ detector: c.detector, version: c.version }, 'calibration for a detector not in the pipeline options; ignored');
+      return;
+    }
+    d.record = c;
+    const cal = c.energy ?? d.cal;
+    if (cal && d.nChannels > 0) this.setupDetector(d, cal, d.nChannels);
+    else d.cal = undefined;
+    this.ctx?.log.info({ detector: d.id, version: c.version }, 'calibration applied');
   }
 
   /** One interval is complete: test it, summarise it, follow the alarm. */
@@ -274,21 +329,43 @@ export class RadiationPipeline implements Component {
     }
     // Report now: the event ended, or it has lasted maxAlarm_s (a source in view for long) and goes on unreported.
     a.reported = true;
-    const ident = this.opts.identify ? this.identifyAlarm() : undefined;
+    const method = this.opts.identifyMethod;
+    const best = this.opts.identify ? this.alarmDetector() : undefined;
+    const ident = best && method !== 'classifier' ? this.identifyAlarm(best) : undefined;
+    // The classifier runs asynchronously in the emit chain: take copies before the foreground is cleared.
+    const forModel = best && this.classifier ? { counts: Float64Array.from(best.fg!), calibration: best.cal! } : undefined;
     if (quiet) this.clearForeground();
     const p = a.peak;
-    this.send('alarm', {
-      alarmId: a.id,
-      test: p.test,
-      ...(p.detector ? { detector: p.detector } : {}),
-      statistic: p.statistic,
-      threshold: p.threshold,
-      gross_cps: now.gross_cps,
-      doseRate_uSv_h: now.doseRate,
-      nuclides: (ident?.nuclides ?? []).map((n) => ({ nuclide: n.nuclide, confidence: n.confidence, category: n.category })),
-      ...(now.position ? { position: now.position } : {}),
+    const measurements = a.measurements;
+    this.sendLater('alarm', async () => {
+      const cls = forModel ? await this.classify(forModel) : undefined;
+      const fromFit = (ident?.nuclides ?? []).map((n) => ({ nuclide: n.nuclide, confidence: n.confidence, category: n.category }));
+      const fromModel = (cls?.nuclides ?? []).map((n) => ({ nuclide: n.nuclide, confidence: n.confidence, category: n.category }));
+      if (this.opts.archiveDir && measurements.length) {
+        this.archive(a.id, measurements, p, method === 'classifier' ? (cls?.nuclides ?? []) : (ident?.nuclides ?? []));
+      }
+      return {
+        alarmId: a.id,
+        test: p.test,
+        ...(p.detector ? { detector: p.detector } : {}),
+        statistic: p.statistic,
+        threshold: p.threshold,
+        gross_cps: now.gross_cps,
+        doseRate_uSv_h: now.doseRate,
+        nuclides: method === 'classifier' ? fromModel : fromFit,
+        ...(method === 'both' && cls ? { classifier: fromModel } : {}),
+        ...(now.position ? { position: now.position } : {}),
+      };
     });
-    if (this.opts.archiveDir && a.measurements.length) this.archive(a.id, a.measurements, p, ident);
+  }
+
+  private async classify(s: { counts: Float64Array; calibration: EnergyCalibration }): Promise<Classification | undefined> {
+    try {
+      return await this.classifier!.classify(s);
+    } catch (e) {
+      this.ctx?.log.warn({ err: (e as Error).message }, 'classifier failed; alarm reported without its result');
+      return undefined;
+    }
   }
 
   private clearForeground(): void {
@@ -298,8 +375,8 @@ export class RadiationPipeline implements Component {
     }
   }
 
-  /** Identification on the detector with the most net counts during the alarm, against its own background. */
-  private identifyAlarm(): Identification | undefined {
+  /** The detector with the most net counts during the alarm (identification runs on it). */
+  private alarmDetector(): DetectorState | undefined {
     let best: { d: DetectorState; net: number } | undefined;
     for (const d of this.dets.values()) {
       if (!d.fg || d.fgLive_s <= 0) continue;
@@ -312,8 +389,11 @@ export class RadiationPipeline implements Component {
       const net = fg - (d.bgLive_s > 0 ? (bg * d.fgLive_s) / d.bgLive_s : 0);
       if (!best || net > best.net) best = { d, net };
     }
-    if (!best) return undefined;
-    const d = best.d;
+    return best?.d;
+  }
+
+  /** Identification by the template fit against the detector's own background. */
+  private identifyAlarm(d: DetectorState): Identification | undefined {
     try {
       return this.identifier(d.model).identify(
         { counts: d.fg!, liveTime_s: d.fgLive_s, calibration: d.cal! },
@@ -333,7 +413,7 @@ export class RadiationPipeline implements Component {
     d.bgLive_s = d.bgLive_s * keep + d.live_s;
   }
 
-  private archive(id: string, measurements: Measurement[], p: AlarmDecision, ident: Identification | undefined): void {
+  private archive(id: string, measurements: Measurement[], p: AlarmDecision, nuclides: { label: string; confidence: number; category: string }[]): void {
     try {
       const xml = writeN42({
         source: `${this.name}:${id}`,
@@ -348,7 +428,7 @@ export class RadiationPipeline implements Component {
             description: `${p.test}${p.detector ? ` ${p.detector}` : ''}: statistic ${p.statistic.toFixed(2)} over threshold ${p.threshold.toFixed(2)}`,
           },
         ],
-        nuclides: (ident?.nuclides ?? []).map((n) => ({ name: n.label, confidence_pct: Math.round(n.confidence * 100), category: n.category })),
+        nuclides: nuclides.map((n) => ({ name: n.label, confidence_pct: Math.round(n.confidence * 100), category: n.category })),
       });
       const file = join(this.opts.archiveDir!, `${id}.n42`);
       writeFileSync(`${file}.tmp`, xml);
@@ -371,10 +451,15 @@ export class RadiationPipeline implements Component {
   }
 
   private send(kind: 'rad' | 'alarm', body: never | object): void {
+    this.sendLater(kind, () => body);
+  }
+
+  /** Queues a summary whose body may need asynchronous work; summaries still leave in order. */
+  private sendLater(kind: 'rad' | 'alarm', body: () => object | Promise<object>): void {
     const ctx = this.ctx;
     if (!ctx) return;
     this.chain = this.chain
-      .then(() => ctx.emit(kind, body as never))
+      .then(async () => ctx.emit(kind, (await body()) as never))
       .catch((e: unknown) => ctx.fail(e as Error));
   }
 }
