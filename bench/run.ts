@@ -3,15 +3,23 @@ import { cpus, totalmem } from 'node:os';
 import { benchOutbox } from './outbox.js';
 
 const quick = process.argv.includes('--quick');
-// `--only spine` (edge outbox, aggregator ingest) or `--only rad` (radiation chain); both by default.
+// Sections: spine (edge outbox, aggregator ingest), rad (radiation chain), and those whose module follows the
+// `bench<Area>(opts, report)` convention (below). `--only a,b` runs some; all by default.
+const MODULES: Record<string, [file: string, fn: string]> = {
+  localize: ['./localize.js', 'benchLocalize'],
+  xray: ['./xray.js', 'benchXray'],
+  camera: ['./camera.js', 'benchCamera'],
+};
+const SECTIONS = ['spine', 'rad', ...Object.keys(MODULES)];
 const onlyAt = process.argv.indexOf('--only');
-const only = onlyAt > 0 ? process.argv[onlyAt + 1] : undefined;
-if (only !== undefined && only !== 'spine' && only !== 'rad') {
-  process.stderr.write(`bench: --only expects "spine" or "rad", got "${only}"\n`);
+const only = onlyAt > 0 ? (process.argv[onlyAt + 1] ?? '').split(',') : SECTIONS;
+const unknown = only.filter((o) => !SECTIONS.includes(o));
+if (unknown.length || only.length === 0) {
+  process.stderr.write(`bench: --only expects a comma-separated list of ${SECTIONS.join(', ')}; got "${unknown.join(',')}"\n`);
   process.exit(2);
 }
-const runSpine = only !== 'rad';
-const runRad = only !== 'spine';
+const runSpine = only.includes('spine');
+const runRad = only.includes('rad');
 const rows: [string, string][] = [];
 const report = (name: string, value: string) => {
   rows.push([name, value]);
@@ -75,5 +83,15 @@ if (runRad) {
   report('ONNX nuclide classifier per spectrum, median / p99 (ms)', `${r.classifier.median_ms} / ${r.classifier.p99_ms}`);
   report('top-1 at 5,000 net counts on the same spectra, classifier / template fit', `${r.classifier.top1Accuracy} / ${r.identify?.top1Accuracy ?? 'n/a'}`);
   report('background-only false identifications, classifier / template fit', `${r.classifier.backgroundFalseIdRate} / ${r.identify?.backgroundFalseIdRate ?? 'n/a'}`);
+}
+for (const [area, [file, fn]] of Object.entries(MODULES)) {
+  if (!only.includes(area)) continue;
+  process.stdout.write(`\n# ${area}\n`);
+  try {
+    const mod = (await import(file)) as Record<string, (o: { quick: boolean }, r: typeof report) => Promise<void>>;
+    await mod[fn]!({ quick }, report);
+  } catch (e) {
+    report(`${area} bench`, `failed: ${(e as Error).message}`);
+  }
 }
 process.exit(0);
