@@ -467,6 +467,11 @@ interface TestState {
 
 const THRESHOLD_CACHE_MAX = 4096;
 /**
+ * Solved thresholds, shared by every monitor of the process (vehicles with many detectors, the CLI, tests): a
+ * solve costs milliseconds to tens of milliseconds and depends only on the key.
+ */
+const thresholdCache = new Map<string, number>();
+/**
  * Thresholds are solved for an ARL this much longer than the budget asks: the Markov-chain ARL is within ±4 % of
  * Monte Carlo (test/radiation-background-alarm.test.ts) and the μ0 bins are 2 % wide.
  */
@@ -496,7 +501,6 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
 
   const estimators = new Map<string, BackgroundEstimator>();
   const tests = new Map<string, TestState[]>();
-  const thresholdCache = new Map<string, number>();
   let nTests = 0;
   let lastAlarm = false;
 
@@ -537,7 +541,7 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
     const perSample = biasSigma * Math.sqrt(mu0);
     const bBias = perSample <= BIAS_BIN ? 0 : Math.ceil(Math.log(perSample / BIAS_BIN) / Math.log(BIAS_RATIO));
     if (bMu === s.bMu && bArl === s.bArl && bBias === s.bBias) return s.lnA;
-    const bins = `${bMu}|${bArl}|${bBias}`;
+    const bins = `${shift}|${lnB}|${bMu}|${bArl}|${bBias}`;
     let lnA = thresholdCache.get(bins);
     if (lnA === undefined) {
       const m0 = Math.exp(bMu * MU_BIN);
