@@ -2,7 +2,7 @@
 import t from 'tap';
 import { benchFar, benchPd } from '../bench/radiation-alarm.js';
 import { createBackgroundEstimator } from '../edge/radiation/background.js';
-import { DEFAULT_WINDOWS, alarmRun, createAlarmMonitor, sprtArl, sprtThreshold, windowChannels, windowCounts } from '../edge/radiation/alarm.js';
+import { DEFAULT_WINDOWS, alarmRun, createAlarmMonitor, pendingThresholdSolves, sprtArl, sprtThreshold, windowChannels, windowCounts } from '../edge/radiation/alarm.js';
 import { linearCalibration } from '../edge/radiation/calibration.js';
 import { DETECTORS } from '../edge/radiation/dose.js';
 import { readRadFile } from '../edge/radiation/formats/index.js';
@@ -215,4 +215,52 @@ t.test('monitor input errors name the field', async (t) => {
   t.throws(() => createAlarmMonitor({ beta: 0.7 }), /beta/);
   const d = createAlarmMonitor().update({ time_s: 0, realTime_s: 0.1, detectors: [{ id: 'x', liveTime_s: 0.1, gross: 10 }] });
   t.equal(d.ready, false, 'nothing is tested before the background is known');
+});
+
+t.test('deferred threshold solves: updates never wait for a solve, and the thresholds end up the same', async (t) => {
+  // Rates unlike the other tests' so that the process-wide threshold cache does not have them yet.
+  const det = DETECTORS['NaI-3x3']!;
+  const ranges = windowChannels(linearCalibration(2.5), 1200, DEFAULT_WINDOWS);
+  const rate = expectedRates({ ...scene, background: { K_pct: 3.1, U_ppm: 1.7, Th_ppm: 6.3 } }, { id: 'x', model: det, offset: { x_m: 0, y_m: 0, z_m: 0 }, nChannels: 1200, keVPerChannel: 2.5 }, { x_m: 0, y_m: 0, z_m: 1.3 });
+  const rng = mulberry32(77);
+  const samples = Array.from({ length: 90 }, () => {
+    const counts = Float64Array.from(rate, (r) => poisson(rng, r * 0.5));
+    let gross = 0;
+    for (const c of counts) gross += c;
+    return { id: 'x', liveTime_s: 0.5, gross, windows: windowCounts(counts, ranges) };
+  });
+  const deferred = createAlarmMonitor({ falseAlarmRate_per_h: 0.37, windows: DEFAULT_WINDOWS, deferSolves: true });
+  let slowest = 0;
+  let firstReady = -1;
+  let last: ReturnType<typeof deferred.update> | undefined;
+  for (let i = 0; i < samples.length; i++) {
+    const t0 = performance.now();
+    last = deferred.update({ time_s: i * 0.5, realTime_s: 0.5, detectors: [samples[i]!] });
+    slowest = Math.max(slowest, performance.now() - t0);
+    if (last.ready && firstReady < 0) firstReady = i;
+    if (i < 2) t.notOk(last.ready, `sample ${i}: not armed before any threshold is solved`);
+    await new Promise((r) => setImmediate(r));
+  }
+  // Let the queue finish, then the same samples through a monitor that solves inline.
+  const fed = [...samples];
+  for (let i = 0; i < 4000 && pendingThresholdSolves() > 0; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+    const x = samples[i % samples.length]!;
+    fed.push(x);
+    last = deferred.update({ time_s: (fed.length - 1) * 0.5, realTime_s: 0.5, detectors: [x] });
+  }
+  const x = samples[0]!;
+  fed.push(x);
+  last = deferred.update({ time_s: (fed.length - 1) * 0.5, realTime_s: 0.5, detectors: [x] });
+  t.equal(pendingThresholdSolves(), 0, 'every solve done');
+  t.ok(firstReady > 0 && firstReady < 60, `armed after ${firstReady} samples`);
+  t.ok(slowest < 250, `slowest update ${slowest.toFixed(1)} ms (an inline solve takes hundreds)`);
+  const inline = createAlarmMonitor({ falseAlarmRate_per_h: 0.37, windows: DEFAULT_WINDOWS });
+  let ref: ReturnType<typeof inline.update> | undefined;
+  for (let i = 0; i < fed.length; i++) ref = inline.update({ time_s: i * 0.5, realTime_s: 0.5, detectors: [fed[i]!] });
+  const th = (d: typeof ref): Record<string, number> => Object.fromEntries(d!.tests.map((x) => [`${x.detector}/${x.test}/${x.window ?? ''}`, x.threshold]));
+  const a = th(last);
+  const b = th(ref);
+  t.same(Object.keys(a).sort(), Object.keys(b).sort(), 'same tests');
+  t.ok(Object.keys(a).every((k) => Number.isFinite(a[k]!) && a[k] === b[k]), `thresholds agree once solved: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
 });

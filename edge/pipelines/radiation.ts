@@ -102,7 +102,8 @@ export class RadiationPipeline implements Component {
     | undefined;
   private warnedUnknown = new Set<string>();
   private classifier: NuclideClassifier | undefined;
-  private counters = { intervals: 0, alarms: 0 };
+  private counters = { intervals: 0, alarms: 0, rejected: 0 };
+  private lastWarned = new Map<string, number>();
   private listeners: { [K in keyof Readings]?: (...a: Readings[K]) => void } = {};
   /** Serialises emits so summaries leave in order and back-pressure reaches the bus handler. */
   private chain: Promise<void> = Promise.resolve();
@@ -115,7 +116,8 @@ export class RadiationPipeline implements Component {
       if (!model) throw new Error(`pipelines/${spec.name}/options/detectors: unknown model "${d.model}", expected one of ${Object.keys(DETECTORS).join(', ')}`);
       this.dets.set(d.id, { id: d.id, model, nChannels: 0, live_s: 0, real_s: 0, bgLive_s: 0, fgLive_s: 0 });
     }
-    this.monitor = createAlarmMonitor({ falseAlarmRate_per_h: this.opts.falseAlarmRate_per_h, windows: DEFAULT_WINDOWS });
+    // Deferred solves: a live node must not stall on a threshold solve (see AlarmOptions.deferSolves).
+    this.monitor = createAlarmMonitor({ falseAlarmRate_per_h: this.opts.falseAlarmRate_per_h, windows: DEFAULT_WINDOWS, deferSolves: true });
   }
 
   versions(): { calibration?: Record<string, string>; models: Record<string, string> } {
@@ -139,8 +141,8 @@ export class RadiationPipeline implements Component {
       this.classifier = await NuclideClassifier.load(this.opts.classifierDir ? { dir: this.opts.classifierDir } : {});
     }
     this.listeners = {
-      calibration: (c) => this.applyCalibration(c),
-      spectrum: (r) => this.onSpectrum(r),
+      calibration: (c) => this.guard(() => this.applyCalibration(c)),
+      spectrum: (r) => this.guard(() => this.onSpectrum(r)),
       gm: (r) => {
         this.gmCounts.cps += r.cps;
         this.gmCounts.n++;
@@ -162,12 +164,50 @@ export class RadiationPipeline implements Component {
     this.ctx = undefined;
   }
 
+  /**
+   * Bus listeners run inside the emitting driver's call: an exception must neither reach the driver nor leave the
+   * pipeline half-updated and silent. It goes to the supervisor, which restarts the pipeline with fresh state.
+   */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.ctx?.fail(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
   /** Resolves once every summary so far has been handed to the outbox (tests, orderly shutdown). */
   settled(): Promise<void> {
     return this.chain;
   }
 
+  /** Why a bus reading cannot be used, or undefined. Drivers validate too; this guards the analysis state. */
+  private readingProblem(r: SpectrumReading): string | undefined {
+    if (!(r.counts.length > 0)) return 'no channels';
+    for (let i = 0; i < r.counts.length; i++) {
+      const c = r.counts[i]!;
+      if (!(c >= 0) || !Number.isFinite(c)) return `channel ${i}: count ${c}, expected a finite number >= 0`;
+    }
+    if (!(r.liveTime_s > 0) || !Number.isFinite(r.liveTime_s)) return `liveTime_s ${r.liveTime_s}, expected a duration > 0`;
+    if (!(r.realTime_s >= 0) || !Number.isFinite(r.realTime_s)) return `realTime_s ${r.realTime_s}, expected a duration >= 0`;
+    if (!Number.isFinite(r.time_ms)) return `time_ms ${r.time_ms}, expected a time`;
+    return undefined;
+  }
+
+  /** At most one warning per detector and kind of problem a minute: a broken device must not flood the log. */
+  private warnReading(detector: string, problem: string): void {
+    const key = `${detector}:${problem.replace(/[\d.:-]+/g, '#')}`;
+    const now = this.ctx?.clock.now().mono_ms ?? 0;
+    const last = this.lastWarned.get(key);
+    this.counters.rejected++;
+    if (last !== undefined && now - last < 60_000) return;
+    this.lastWarned.set(key, now);
+    this.ctx?.log.warn({ detector, rejected: this.counters.rejected }, problem);
+  }
+
   private onSpectrum(r: SpectrumReading): void {
+    const problem = this.readingProblem(r);
+    if (problem) return this.warnReading(r.detector, `spectrum rejected: ${problem}`);
     const d = this.dets.get(r.detector);
     if (!d) {
       if (!this.warnedUnknown.has(r.detector)) {
@@ -177,6 +217,19 @@ export class RadiationPipeline implements Component {
       return;
     }
     const interval_ms = this.opts.interval_s * 1000;
+    // Data time, not the node clock, drives the intervals (recorded and accelerated drives run ahead of it). When
+    // it goes back by more than an interval, the clock stepped or a reading before this one was stamped wrong (one
+    // an hour ahead would otherwise hold every later reading in its interval): the open interval is dropped and
+    // the timeline restarts here.
+    if (this.intervalStart_ms !== undefined && r.time_ms < this.intervalStart_ms - interval_ms) {
+      this.warnReading(r.detector, `data time went back ${((this.intervalStart_ms - r.time_ms) / 1000).toFixed(0)} s; the open interval is dropped and intervals restart`);
+      for (const x of this.dets.values()) {
+        x.counts = undefined;
+        x.live_s = 0;
+        x.real_s = 0;
+      }
+      this.intervalStart_ms = undefined;
+    }
     if (this.intervalStart_ms === undefined) this.intervalStart_ms = Math.floor(r.time_ms / interval_ms) * interval_ms;
     if (r.time_ms >= this.intervalStart_ms + interval_ms) {
       this.closeInterval();

@@ -242,22 +242,40 @@ export function sprtHazard(o: { mu0: number; mu1: number; lnA: number; lnB: numb
  * cent around that line, so local secant slopes would mislead. Returns the ln A with the rate closest to the target
  * from below (never above it by more than 2 %).
  */
-export function sprtThreshold(o: { mu0: number; mu1: number; lnB: number; targetArl: number; biasSigma?: number }): { lnA: number; hazard: number } {
+export function sprtThreshold(o: ThresholdParams): { lnA: number; hazard: number } {
+  const search = thresholdSearch(o);
+  let r = search.next();
+  while (!r.done) r = search.next(Math.log(sprtHazard({ ...o, lnA: r.value })));
+  return r.value;
+}
+
+export interface ThresholdParams {
+  mu0: number;
+  mu1: number;
+  lnB: number;
+  targetArl: number;
+  biasSigma?: number;
+}
+
+/**
+ * The search of sprtThreshold as a generator: it yields each ln A whose log hazard it needs and takes that value
+ * back, so a caller can spread the evaluations (milliseconds to tens of milliseconds each) over event-loop turns.
+ */
+export function* thresholdSearch(o: ThresholdParams): Generator<number, { lnA: number; hazard: number }, number> {
   if (!(o.targetArl > 1)) throw new InputError(`targetArl: expected more than 1 sample, got ${o.targetArl}`);
   const goal = -Math.log(o.targetArl);
   const tol = 0.02;
-  const f = (lnA: number): number => Math.log(sprtHazard({ ...o, lnA }));
   let best: { lnA: number; f: number } | undefined;
   const consider = (x: number, fx: number): void => {
     if (fx <= goal + tol && (!best || fx > best.f)) best = { lnA: x, f: fx };
   };
   // First guess, then one Newton step with the theoretical slope −1.
   let x0 = Math.max(0.5, Math.log(o.targetArl) - 2.5);
-  let f0 = f(x0);
+  let f0 = yield x0;
   consider(x0, f0);
   if (Math.abs(f0 - goal) <= tol) return { lnA: x0, hazard: Math.exp(f0) };
   let x1 = Math.max(0.05, x0 + (f0 - goal));
-  let f1 = f(x1);
+  let f1 = yield x1;
   consider(x1, f1);
   if (Math.abs(f1 - goal) <= tol) return { lnA: x1, hazard: Math.exp(f1) };
   // Bracket: [lo, hi] with f(lo) > goal >= f(hi), widening geometrically (the slope can be far shallower than −1
@@ -274,7 +292,7 @@ export function sprtThreshold(o: { mu0: number; mu1: number; lnB: number; target
       f0 = f1;
       x1 = up ? x1 + step : Math.max(0.05, x1 - step);
       step *= 1.6;
-      f1 = f(x1);
+      f1 = yield x1;
       consider(x1, f1);
       if (!up && x1 <= 0.05) break;
     }
@@ -298,7 +316,7 @@ export function sprtThreshold(o: { mu0: number; mu1: number; lnB: number; target
   let side = 0;
   for (let i = 0; i < 40; i++) {
     const x = hi - ((fhi - goal) * (hi - lo)) / (fhi - goal - (flo - goal));
-    const fx = f(x);
+    const fx = yield x;
     consider(x, fx);
     if (Math.abs(fx - goal) <= tol) break;
     if (fx > goal) {
@@ -337,6 +355,13 @@ export interface AlarmOptions {
   holdMargin?: number;
   /** Fold the background estimate's own uncertainty into the thresholds (default true). */
   backgroundUncertainty?: boolean;
+  /**
+   * Solve new thresholds between event-loop turns instead of inside update() (default false). A solve takes tens
+   * to hundreds of milliseconds, and a fresh background estimate needs one per bias bin as it settles; a live node
+   * must not stall its serial lines and MQTT meanwhile. Until a threshold is solved the test uses the nearest
+   * solved one for a larger background uncertainty (higher, so on the safe side), or does not alarm at all.
+   */
+  deferSolves?: boolean;
   /** Options of the per-detector background estimators (their nWindows is set from the windows). */
   background?: Omit<BackgroundOptions, 'nWindows'>;
 }
@@ -468,9 +493,92 @@ interface TestState {
 const THRESHOLD_CACHE_MAX = 4096;
 /**
  * Solved thresholds, shared by every monitor of the process (vehicles with many detectors, the CLI, tests): a
- * solve costs milliseconds to tens of milliseconds and depends only on the key.
+ * solve costs milliseconds to hundreds of milliseconds and depends only on the key `shift|lnB|bMu|bArl|bBias`.
+ * `solvedByFamily` indexes them by `shift|lnB` for the stand-ins of deferred solves.
  */
 const thresholdCache = new Map<string, number>();
+const solvedByFamily = new Map<string, { bMu: number; bArl: number; bBias: number; lnA: number }[]>();
+
+function remember(shift: number, lnB: number, bMu: number, bArl: number, bBias: number, lnA: number): void {
+  const key = `${shift}|${lnB}|${bMu}|${bArl}|${bBias}`;
+  if (thresholdCache.has(key)) return;
+  thresholdCache.set(key, lnA);
+  if (thresholdCache.size > THRESHOLD_CACHE_MAX) {
+    const oldest = thresholdCache.keys().next().value;
+    if (oldest !== undefined) thresholdCache.delete(oldest);
+  }
+  const fam = `${shift}|${lnB}`;
+  let list = solvedByFamily.get(fam);
+  if (!list) solvedByFamily.set(fam, (list = []));
+  if (list.length < THRESHOLD_CACHE_MAX) list.push({ bMu, bArl, bBias, lnA });
+}
+
+/**
+ * A solved threshold to use while the exact one is being solved: one for at least this ARL and this bias (both
+ * raise ln A, so the stand-in is on the safe side), the nearest such; μ0 matters little (see thresholdFor).
+ */
+function standIn(shift: number, lnB: number, bMu: number, bArl: number, bBias: number): number | undefined {
+  let best: { e: { lnA: number }; d: number } | undefined;
+  for (const e of solvedByFamily.get(`${shift}|${lnB}`) ?? []) {
+    if (e.bBias < bBias || e.bArl < bArl) continue;
+    const d = (e.bArl - bArl) * 1000 + (e.bBias - bBias) * 100 + Math.abs(e.bMu - bMu);
+    if (!best || d < best.d) best = { e, d };
+  }
+  return best?.e.lnA;
+}
+
+/** Threshold solves waiting or running in the background (deferSolves). */
+export function pendingThresholdSolves(): number {
+  return solveQueue.size;
+}
+
+/**
+ * Deferred solves, one at a time, one hazard evaluation per event-loop turn. A threshold no ln A can reach is
+ * stored as +∞ (the test never alarms), as a synchronous solve would have thrown.
+ */
+const solveQueue = (() => {
+  const pending = new Map<string, { params: ThresholdParams; done: (lnA: number) => void }>();
+  let running = false;
+  const runNext = (): void => {
+    const next = pending.entries().next();
+    if (next.done) {
+      running = false;
+      return;
+    }
+    const [key, job] = next.value;
+    const search = thresholdSearch(job.params);
+    const finish = (lnA: number): void => {
+      job.done(lnA);
+      pending.delete(key);
+      setImmediate(runNext);
+    };
+    const stepOnce = (value?: number): void => {
+      let r: IteratorResult<number, { lnA: number }>;
+      try {
+        r = value === undefined ? search.next() : search.next(value);
+      } catch {
+        return finish(Number.POSITIVE_INFINITY);
+      }
+      if (r.done) return finish(r.value.lnA);
+      const lnA = r.value;
+      setImmediate(() => stepOnce(Math.log(sprtHazard({ ...job.params, lnA }))));
+    };
+    stepOnce();
+  };
+  return {
+    get size(): number {
+      return pending.size;
+    },
+    request(key: string, params: ThresholdParams, done: (lnA: number) => void): void {
+      if (pending.has(key)) return;
+      pending.set(key, { params, done });
+      if (!running) {
+        running = true;
+        setImmediate(runNext);
+      }
+    },
+  };
+})();
 /**
  * Thresholds are solved for an ARL this much longer than the budget asks: the Markov-chain ARL is within ±4 % of
  * Monte Carlo (test/radiation-background-alarm.test.ts) and the μ0 bins are 2 % wide.
@@ -481,6 +589,7 @@ const MU_NORMAL = 2000;
 const ARL_BIN = 0.05;
 const BIAS_BIN = 0.01;
 const BIAS_RATIO = 1.25;
+const BIAS_BIN_MAX = 13;
 
 export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
   const far = opts.falseAlarmRate_per_h ?? 1;
@@ -495,6 +604,7 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
   if (!perDetector && !summed) throw new InputError('perDetector and summed are both false: no test would run');
   const hold = opts.holdMargin ?? 2;
   const useBias = opts.backgroundUncertainty ?? true;
+  const deferSolves = opts.deferSolves ?? false;
   // α of one Wald cycle is tiny next to 1 here, so B = β/(1 − α) ≈ β.
   const lnB = Math.log(beta);
   const nW = windows.length;
@@ -539,7 +649,11 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
     // keep that from forcing a new threshold solve every few samples, and calibrating at the top of the bin errs
     // on the safe side.
     const perSample = biasSigma * Math.sqrt(mu0);
-    const bBias = perSample <= BIAS_BIN ? 0 : Math.ceil(Math.log(perSample / BIAS_BIN) / Math.log(BIAS_RATIO));
+    // Above BIAS_BIN_MAX (a per-sample bias of 0.18 σ) the threshold is held at that bin's value rather than solved:
+    // those solves cost the most and give tens to thousands of nats. A background that uncertain is a fresh one
+    // (its relative uncertainty falls as 1/√samples, so ~30 samples), and in so few samples Λ cannot drift to a
+    // threshold of tens of nats (its drift is shift·bias − shift²/2 per sample).
+    const bBias = perSample <= BIAS_BIN ? 0 : Math.min(BIAS_BIN_MAX, Math.ceil(Math.log(perSample / BIAS_BIN) / Math.log(BIAS_RATIO)));
     if (bMu === s.bMu && bArl === s.bArl && bBias === s.bBias) return s.lnA;
     const bins = `${shift}|${lnB}|${bMu}|${bArl}|${bBias}`;
     let lnA = thresholdCache.get(bins);
@@ -549,12 +663,14 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
       const arl = Math.exp((bArl + 0.5) * ARL_BIN);
       // Calibrate at the top of the bias bin so the cache errs on the safe side.
       const bias = (BIAS_BIN * BIAS_RATIO ** bBias) / Math.sqrt(m0);
-      lnA = sprtThreshold({ mu0: m0, mu1: m0 + shift * Math.sqrt(m0), lnB, targetArl: arl * ARL_MARGIN, biasSigma: bias }).lnA;
-      thresholdCache.set(bins, lnA);
-      if (thresholdCache.size > THRESHOLD_CACHE_MAX) {
-        const oldest = thresholdCache.keys().next().value;
-        if (oldest !== undefined) thresholdCache.delete(oldest);
+      const params: ThresholdParams = { mu0: m0, mu1: m0 + shift * Math.sqrt(m0), lnB, targetArl: arl * ARL_MARGIN, biasSigma: bias };
+      if (deferSolves) {
+        solveQueue.request(bins, params, (v) => remember(shift, lnB, bMu, bArl, bBias, v));
+        // Not recorded in s: the next sample looks in the cache again.
+        return standIn(shift, lnB, bMu, bArl, bBias) ?? Number.POSITIVE_INFINITY;
       }
+      lnA = sprtThreshold(params).lnA;
+      remember(shift, lnB, bMu, bArl, bBias, lnA);
     }
     s.bMu = bMu;
     s.bArl = bArl;
@@ -696,7 +812,7 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
       test: best?.test ?? 'none',
       detector: best?.detector,
       window: best?.window,
-      ready: results.length > 0,
+      ready: results.some((r) => Number.isFinite(r.threshold)),
       tests: results,
       windowSum,
     };
