@@ -44,3 +44,34 @@ t.test('a calibration record replaces the spectra calibration, scales the dose a
   const wrongDevice = rad().slice(n + 2).map((r) => r.doseRate_uSv_h);
   t.ok(Math.abs(mean(wrongDevice) / mean(after) - 1) < 0.1, `device calibration ignored while a record is active: ${mean(wrongDevice).toFixed(4)} µSv/h`);
 });
+
+t.test('a calibration arriving during an alarm: the alarm is reported first; the same version again changes nothing', async (t) => {
+  const dc = deviceContext();
+  const p = new RadiationPipeline({ name: 'rad', type: 'radiation', options: { detectors: [{ id: 'd1', model: 'NaI-2x2' }], gainStabilisation: false, identify: false } });
+  await p.start(dc.ctx);
+  t.teardown(() => p.stop());
+  const cal = { coefficients: [0, 3] };
+  // Background, with event-loop turns so the deferred threshold solves run as on a live node.
+  for (let s = 0; s < 120; s++) {
+    feed(dc.bus, s, 1, cal);
+    await new Promise((r) => setImmediate(r));
+  }
+  // A source: ten times the background rate.
+  for (let s = 120; s < 126; s++) {
+    const counts = Float64Array.from(rate, (r) => poisson(rng, 10 * r));
+    dc.bus.emit('spectrum', { detector: 'd1', counts, liveTime_s: 1, realTime_s: 1, time_ms: 1.7e12 + s * 1000, calibration: cal });
+  }
+  await p.settled();
+  t.equal(dc.emitted.filter((e) => e.kind === 'alarm').length, 0, 'alarm in progress, not yet reported');
+  t.equal(p.stats().alarms, 1, 'one alarm open');
+  dc.bus.emit('calibration', { detector: 'd1', version: 'd1@2', energy: { coefficients: [0, 3.01] } });
+  await p.settled();
+  const alarms = dc.emitted.filter((e) => e.kind === 'alarm');
+  t.equal(alarms.length, 1, 'reported when the calibration arrived');
+  const versionsBefore = p.versions().calibration;
+  dc.bus.emit('calibration', { detector: 'd1', version: 'd1@2', energy: { coefficients: [0, 3.01] } });
+  feed(dc.bus, 126, 5, cal);
+  await p.settled();
+  t.same(p.versions().calibration, versionsBefore, 'same version');
+  t.equal(dc.emitted.filter((e) => e.kind === 'alarm').length, 1, 'no second report');
+});

@@ -48,6 +48,7 @@ export const RadiationOptionsSchema = Type.Object(
 export type RadiationOptions = Static<typeof RadiationOptionsSchema>;
 
 type SpectrumReading = Readings['spectrum'][0];
+type AlarmNow = { gross_cps: number; doseRate: number; position?: { lat: number; lon: number; height_m?: number } };
 
 interface DetectorState {
   id: string;
@@ -98,6 +99,8 @@ export class RadiationPipeline implements Component {
         quietSince_ms?: number;
         /** Reported at maxAlarm_s while still going on: the rest of the event is followed but not reported again. */
         reported?: boolean;
+        /** Rates and position of the latest interval, for a report outside the interval flow. */
+        now?: AlarmNow;
       }
     | undefined;
   private warnedUnknown = new Set<string>();
@@ -288,6 +291,12 @@ export class RadiationPipeline implements Component {
       this.ctx?.log.warn({ detector: c.detector, version: c.version }, 'calibration for a detector not in the pipeline options; ignored');
       return;
     }
+    // Retained commands come again on every reconnect: the same version changes nothing.
+    if (d.record?.version === c.version) return;
+    // An alarm in progress is reported with the calibration it was measured under; the detector's background and
+    // tests start again, because its energy windows now cover other channels.
+    this.finishAlarm();
+    this.monitor.forget(d.id);
     d.record = c;
     const cal = c.energy ?? d.cal;
     if (cal && d.nChannels > 0) this.setupDetector(d, cal, d.nChannels);
@@ -341,18 +350,14 @@ export class RadiationPipeline implements Component {
     }
   }
 
-  private followAlarm(
-    t_ms: number,
-    decision: AlarmDecision,
-    active: DetectorState[],
-    now: { gross_cps: number; doseRate: number; position?: { lat: number; lon: number; height_m?: number } },
-  ): void {
+  private followAlarm(t_ms: number, decision: AlarmDecision, active: DetectorState[], now: AlarmNow): void {
     if (decision.alarm && !this.alarm) {
       this.counters.alarms++;
       this.alarm = { id: `${this.ctx?.node ?? 'node'}-${t_ms}`, start_ms: t_ms, decision, peak: decision, measurements: [] };
     }
     const a = this.alarm;
     if (!a) return;
+    a.now = now;
     if (decision.statistic - decision.threshold > a.peak.statistic - a.peak.threshold) a.peak = decision;
     for (const d of active) {
       if (!d.fg) d.fg = new Float64Array(d.nChannels);
@@ -381,6 +386,22 @@ export class RadiationPipeline implements Component {
       return;
     }
     // Report now: the event ended, or it has lasted maxAlarm_s (a source in view for long) and goes on unreported.
+    this.reportAlarm(a, now, quiet);
+  }
+
+  /**
+   * Ends an alarm in progress at once (a new calibration is about to change what its spectra mean): reported
+   * with what it has if it was not yet, then forgotten.
+   */
+  private finishAlarm(): void {
+    const a = this.alarm;
+    if (!a) return;
+    this.alarm = undefined;
+    if (!a.reported && a.now) this.reportAlarm(a, a.now, true);
+    else this.clearForeground();
+  }
+
+  private reportAlarm(a: NonNullable<RadiationPipeline['alarm']>, now: AlarmNow, quiet: boolean): void {
     a.reported = true;
     const method = this.opts.identifyMethod;
     const best = this.opts.identify ? this.alarmDetector() : undefined;

@@ -462,6 +462,8 @@ export interface AlarmMonitor {
   config(): AlarmConfigReport;
   /** Forget every test statistic and background estimate (a new run); calibrated thresholds are kept. */
   reset(): void;
+  /** Forget one detector's background and tests, and the summed tests (its energy windows changed meaning). */
+  forget(id: string): void;
 }
 
 export interface AlarmConfigReport {
@@ -839,7 +841,13 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
     lastAlarm = false;
   };
 
-  return { update, backgroundOf: (id) => estimators.get(id), seed, config, reset };
+  const forget = (id: string): void => {
+    estimators.delete(id);
+    tests.delete(id);
+    tests.delete('sum');
+  };
+
+  return { update, backgroundOf: (id) => estimators.get(id), seed, config, reset, forget };
 }
 
 // ------------------------------------------------------------------------------------------------
