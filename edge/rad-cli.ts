@@ -8,6 +8,7 @@ import type { EnergyCalibration, Measurement, Spectrum } from './radiation/spect
 import { NuclideIdentifier } from './radiation/identify.js';
 import { alarmRun, type KnownBackground } from './radiation/alarm.js';
 import { InputError } from '../common/errors.js';
+import { registerLocalizeCommand } from './rad-localize-cli.js';
 
 /** The detector model named on the command line; an unknown one lists the valid names. */
 function detectorModel(name: string) {
@@ -157,6 +158,8 @@ export function registerRadCommands(program: Command): void {
         return `${measurements.length} measurements, ${alarms.length} in alarm` + (alarms.length ? `:\n${alarms.map((m) => `  #${m.index} ${m.time ?? ''} ${m.test}${m.detector ? ` ${m.detector}` : ''} ${m.statistic.toFixed(2)} > ${m.threshold.toFixed(2)}`).join('\n')}` : '');
       });
     });
+
+  registerLocalizeCommand(rad);
 }
 
 /** Sums the spectra of some measurements (one detector's channel grid); `optional` returns undefined when none. */
