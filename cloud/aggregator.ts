@@ -12,6 +12,7 @@ import { AggregatorMetrics, StatusServer, type MetricsSource } from './http.js';
 import { InfluxSink, LineFileSink, SpoolDrainer, type Sink } from './influx-writer.js';
 import { toLines } from './points.js';
 import { Spool } from './spool.js';
+import { EstimateRelay } from './relay.js';
 
 export type { GapInfo } from './dedup.js';
 
@@ -156,6 +157,8 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
   private flushScheduled = false;
   /** A message is waiting for spool space; everything after it waits too (MQTT.js hands over nothing meanwhile). */
   private holding = false;
+  /** Forwards vehicle `source` estimates to the site's handhelds as signed cmd/estimate (config `relay`; relay.ts). */
+  relay: EstimateRelay | undefined;
 
   constructor(opts: { config: AggregatorConfig; log?: Logger }) {
     super();
@@ -229,6 +232,17 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
           log: this.log.child({ ns: 'http' }),
         });
         await this.http.start();
+      }
+      if (cfg.relay) {
+        // Before connect, so the retained handheld status messages delivered on subscribe are already seen.
+        this.relay = new EstimateRelay({
+          config: cfg.relay,
+          publish: (topic, payload, done) => {
+            if (!this.client) return done(new Error('not connected'));
+            this.client.publish(topic, payload, { qos: 1, retain: true }, (err) => done(err ?? undefined));
+          },
+          log: this.log.child({ ns: 'relay' }),
+        });
       }
       await this.connect();
       const grace = cfg.gapGrace_ms;
@@ -410,6 +424,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
       done();
       return;
     }
+    this.relay?.observe(d.kind, msg);
     const t = this.clocks.resolve(msg, now);
     if (t.changed) this.saveClocks();
     const lines = toLines({ kind: d.kind, msg, time_ms: t.time_ms, tsSrc: t.tsSrc });

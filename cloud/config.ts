@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { loadConfigFile, parseConfigText, validateConfig } from '../common/config.js';
 import { ConfigError } from '../common/errors.js';
 import { ID_PATTERN, MAX_PAYLOAD_BYTES } from '../protocol/index.js';
+import { RelayConfigSchema } from './relay.js';
 
 export const AggregatorConfigSchema = Type.Object(
   {
@@ -96,6 +97,8 @@ export const AggregatorConfigSchema = Type.Object(
       default: 250,
       description: 'how often to confirm spooled summaries to their nodes (customs-ack/v1/<site>/<node>); 0 = never',
     }),
+    /** Optional: relay vehicle source estimates to handhelds as signed commands (cloud/relay.ts). */
+    relay: Type.Optional(RelayConfigSchema),
     gapGrace_ms: Type.Integer({
       minimum: 0,
       default: 30_000,

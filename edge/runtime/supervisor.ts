@@ -195,6 +195,7 @@ export class Supervisor extends EventEmitter<{ state: [ComponentStatus] }> {
       },
     };
     if (base.bus) ctx.bus = base.bus;
+    if (base.commands) ctx.commands = base.commands;
     if (base.setPosition) {
       const setPosition = base.setPosition.bind(base);
       ctx.setPosition = (pos) => setPosition(pos);
