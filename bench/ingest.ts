@@ -63,6 +63,8 @@ function message(kind: Kind, node: string, seq: number, ts: number): AnyMessage 
       return { ...env, estimateId: `e-${seq}`, sources: [{ lat: 51.9, lon: 4.05, height_m: 1, cps_at_1m: 800, ambiguous: false }] };
     case 'status':
       return { ...env, role: 'vehicle', online: true, version: 'bench', uptime_s: seq };
+    case 'spectrum':
+      return { ...env, cmdId: `cap-${seq}`, detector: 'left', liveTime_s: 1, realTime_s: 1, progress: 1, counts: [3, 4, 5] };
   }
 }
 

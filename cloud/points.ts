@@ -17,6 +17,7 @@ import type { AnyMessage, Kind, MessageOf } from '../protocol/index.js';
  *   xray          tags decision         fields scan_id, latency_ms, n_detections, top_score, top_class, reasons
  *   camera_event  tags camera, type     fields event_id, track_ids, confidence, x, y, w, h
  *   cmd_ack       tags cmd              fields cmd_id, ok, reason
+ *   calib_spectrum tags detector        fields cmd_id, live_s, total_counts, progress (the counts stay out)
  *
  * The timestamp is nanoseconds: the message's millisecond time followed by seq modulo 10^6 in the sub-millisecond
  * digits. Two messages of one node in the same millisecond thus never overwrite each other, while a duplicate
@@ -222,6 +223,18 @@ export function toLines(s: Stamped): string[] {
         .str('cmd_id', a.cmdId)
         .bool('ok', a.ok)
         .str('reason', a.reason)
+        .end(t, out);
+      break;
+    }
+    case 'spectrum': {
+      const sp = m as MessageOf['spectrum'];
+      let total = 0;
+      for (const c of sp.counts ?? []) total += c;
+      common(new Line('calib_spectrum', `${tag('detector', sp.detector)}${node}${site}`))
+        .str('cmd_id', sp.cmdId)
+        .num('live_s', sp.liveTime_s)
+        .num('total_counts', sp.counts ? total : undefined)
+        .num('progress', sp.progress)
         .end(t, out);
       break;
     }

@@ -142,6 +142,8 @@ export const AlarmMsg = message({
   gross_cps: Type.Optional(NonNeg()),
   doseRate_uSv_h: Type.Optional(NonNeg()),
   nuclides: Type.Array(NuclideResult, { maxItems: 32 }),
+  /** The ONNX classifier's result beside the template fit's (`identifyMethod: both`). */
+  classifier: Type.Optional(Type.Array(NuclideResult, { maxItems: 32 })),
   position: Type.Optional(Position),
 });
 export type AlarmMsg = Static<typeof AlarmMsg>;
@@ -180,6 +182,23 @@ export const XrayMsg = message({
     { maxItems: 256 },
   ),
   latency_ms: NonNeg(),
+  /** Material shares of the scan's contents (dual-energy) and its largest dense organic region; images stay on the box. */
+  materials: Type.Optional(
+    Type.Object(
+      {
+        organic: Finite({ minimum: 0, maximum: 1 }),
+        inorganic: Finite({ minimum: 0, maximum: 1 }),
+        metal: Finite({ minimum: 0, maximum: 1 }),
+        opaque: Finite({ minimum: 0, maximum: 1 }),
+        denseOrganic_cm2: Type.Optional(NonNeg()),
+        mass_kg: Type.Optional(NonNeg()),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+  scanner: Type.Optional(Type.String({ maxLength: 128 })),
+  /** Model name@version per ATR stage that looked at the scan. */
+  models: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 128 }))),
 });
 export type XrayMsg = Static<typeof XrayMsg>;
 
@@ -195,6 +214,10 @@ export const EventMsg = message({
   trackIds: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 64 }),
   bbox: Type.Tuple([Finite(), Finite(), Finite(), Finite()]),
   confidence: Type.Optional(Finite({ minimum: 0, maximum: 1 })),
+  /** Zone of a dwell event (as named in the camera pipeline's config). */
+  zone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  /** How long the condition lasted when the event fired: dwell time, time the bag stood without its owner. */
+  duration_s: Type.Optional(NonNeg()),
 });
 export type EventMsg = Static<typeof EventMsg>;
 
@@ -207,6 +230,31 @@ export const AckMsg = message({
 });
 export type AckMsg = Static<typeof AckMsg>;
 
+/**
+ * A spectrum a technician asked for with a `capture` command (calibration CLI `background`): full spectra stay on
+ * the node otherwise. Progress messages carry no counts; the last one (progress 1) carries the summed spectrum,
+ * or `error` when the capture could not be made.
+ */
+export const SpectrumMsg = message({
+  cmdId: Type.String({ minLength: 1, maxLength: 128 }),
+  detector: Type.String({ minLength: 1, maxLength: 64 }),
+  liveTime_s: NonNeg(),
+  realTime_s: NonNeg(),
+  progress: Finite({ minimum: 0, maximum: 1 }),
+  counts: Type.Optional(Type.Array(NonNeg(), { maxItems: 16384 })),
+  calibration: Type.Optional(
+    Type.Object(
+      {
+        coefficients: Type.Array(Finite(), { minItems: 1, maxItems: 8 }),
+        deviationPairs: Type.Optional(Type.Array(Type.Tuple([Finite(), Finite()]), { maxItems: 64 })),
+      },
+      { additionalProperties: false },
+    ),
+  ),
+  error: Type.Optional(Type.String({ maxLength: 1024 })),
+});
+export type SpectrumMsg = Static<typeof SpectrumMsg>;
+
 export const SCHEMAS = {
   status: StatusMsg,
   rad: RadMsg,
@@ -215,6 +263,7 @@ export const SCHEMAS = {
   xray: XrayMsg,
   event: EventMsg,
   ack: AckMsg,
+  spectrum: SpectrumMsg,
 } satisfies Record<Kind, TObject>;
 
 export interface MessageOf {
@@ -225,6 +274,7 @@ export interface MessageOf {
   xray: XrayMsg;
   event: EventMsg;
   ack: AckMsg;
+  spectrum: SpectrumMsg;
 }
 export type AnyMessage = MessageOf[Kind];
 
@@ -243,6 +293,7 @@ export function priorityOf(kind: Kind): 'critical' | 'routine' {
     case 'event':
     case 'xray':
     case 'ack':
+    case 'spectrum':
       return 'critical';
     case 'rad':
     case 'status':

@@ -5,11 +5,11 @@ export const TOPIC_ROOT = 'customs/v1';
 export const DLQ_ROOT = 'customs-dlq/v1';
 
 /** Message kinds a node publishes. `status` is retained state; the others are summaries carried by the outbox. */
-export const KINDS = ['status', 'rad', 'alarm', 'source', 'xray', 'event', 'ack'] as const;
+export const KINDS = ['status', 'rad', 'alarm', 'source', 'xray', 'event', 'ack', 'spectrum'] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** Commands the cloud or a technician sends to a node (signed; see issue on calibration). */
-export const COMMANDS = ['calibration', 'config', 'model', 'estimate'] as const;
+export const COMMANDS = ['calibration', 'config', 'model', 'estimate', 'capture'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** Ids used as topic levels: lower-case, no MQTT wildcards or separators. */

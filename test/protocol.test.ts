@@ -14,7 +14,7 @@ t.test('topics', async (t) => {
   t.equal(cmdTopic('port-a', 'veh-01', '#'), 'customs/v1/port-a/veh-01/cmd/#');
   t.equal(priorityOf('alarm'), 'critical');
   t.equal(priorityOf('rad'), 'routine');
-  t.equal(KINDS.length, 7);
+  t.equal(KINDS.length, 8);
 });
 
 t.test('decode accepts a valid message and names every rejection', async (t) => {

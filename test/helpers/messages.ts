@@ -36,6 +36,8 @@ function body(kind: Kind, seq: number): Record<string, unknown> {
       return { eventId: `ev-${seq}`, camera: 'cam-1', type: 'dwell', trackIds: [seq % 100], bbox: [0.1, 0.2, 0.3, 0.4], confidence: 0.8 };
     case 'ack':
       return { cmd: 'config', cmdId: `c-${seq}`, ok: true };
+    case 'spectrum':
+      return { cmdId: `cap-${seq}`, detector: 'det-a', liveTime_s: 10 + seq, realTime_s: 10.5 + seq, progress: 1, counts: [0, 3, 5, seq] };
     default: {
       const never: never = kind;
       throw new Error(`unknown kind ${String(never)}`);
@@ -77,6 +79,7 @@ export const MEASUREMENT: Record<Kind, string> = {
   xray: 'xray',
   event: 'camera_event',
   ack: 'cmd_ack',
+  spectrum: 'calib_spectrum',
 };
 
 /** Data kinds (the ones with one point per message and a seq that counts for dedup and gaps). */
