@@ -8,6 +8,8 @@ import { packageVersion } from '../common/version.js';
 import { loadEdgeConfig } from './runtime/config.js';
 import { EdgeRuntime, statusFilePath } from './runtime/runtime.js';
 import { registerRadCommands } from './rad-cli.js';
+import { registerXrayCommands } from './xray-cli.js';
+import { registerCameraCommands } from './camera-cli.js';
 
 const program = new Command();
 program
@@ -68,6 +70,8 @@ program
   });
 
 registerRadCommands(program);
+registerXrayCommands(program);
+registerCameraCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof ConfigError) {

@@ -1,0 +1,208 @@
+// Reading and writing the scanners' 16-bit grey PNG/TIFF images with sharp (DICOS files go through ./dicos.ts); every bad file gets an error naming it and what was expected.
+import { readFile } from 'node:fs/promises';
+import sharp, { type Metadata, type Sharp } from 'sharp';
+import { CustomsError } from '../../common/errors.js';
+import { decodeDicos, DicosError, hasDicmMagic, isDicosName } from './dicos.js';
+
+export type XrayImageErrorCode = 'E_XRAY_READ' | 'E_XRAY_DECODE' | 'E_XRAY_BITDEPTH' | 'E_XRAY_CHANNELS' | 'E_XRAY_SIZE';
+
+/** An image that cannot be used; `file` is the path, the message says what was found and what was expected. */
+export class XrayImageError extends CustomsError {
+  constructor(
+    override readonly code: XrayImageErrorCode,
+    readonly file: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+  }
+}
+
+/** A 16-bit single-channel image as the detector delivered it (raw counts). */
+export interface Image16 {
+  width: number;
+  height: number;
+  data: Uint16Array;
+  /** Size of the file's image before any downsampling on read. */
+  source?: { width: number; height: number };
+}
+
+export interface ReadOptions {
+  /** Downsample (area-averaging) so that neither side exceeds this many pixels; the analysis resolution. */
+  maxSide?: number;
+  /** Or an exact output size (references are resized to their image's analysis size this way). */
+  size?: { width: number; height: number };
+}
+
+/**
+ * Decodes a 16-bit grey PNG or TIFF. An 8-bit image is refused (its 256 levels cannot hold the dynamic range of a
+ * scan: dense cargo would be clipped to 0), as is colour or a file sharp cannot decode.
+ */
+export async function readImage16(file: string, opts: ReadOptions = {}): Promise<Image16> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch (e) {
+    throw new XrayImageError('E_XRAY_READ', file, `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+  }
+  if (hasDicmMagic(buf) || isDicosName(file)) {
+    const frames = await dicosFrames(buf, file, opts);
+    if (frames.length !== 1) throw new DicosError('E_DICOS_UNSUPPORTED', file, `${file}: ${frames.length} frames (dual energy); expected one image here`, '(0028,0008) NumberOfFrames');
+    return frames[0]!;
+  }
+  return decodeImage16(buf, file, opts);
+}
+
+/**
+ * The frames of an image file: one for PNG/TIFF and single-frame DICOS, two (high, low) for a dual-energy DICOS
+ * file. DICOS/DICOM is recognised by its "DICM" magic or a .dcs/.dcm name.
+ */
+export async function readImageFrames16(file: string, opts: ReadOptions = {}): Promise<Image16[]> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch (e) {
+    throw new XrayImageError('E_XRAY_READ', file, `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e });
+  }
+  if (hasDicmMagic(buf) || isDicosName(file)) return dicosFrames(buf, file, opts);
+  return [await decodeImage16(buf, file, opts)];
+}
+
+async function dicosFrames(buf: Buffer, file: string, opts: ReadOptions): Promise<Image16[]> {
+  const { frames } = decodeDicos(buf, file);
+  const out: Image16[] = [];
+  for (const f of frames) out.push(await scaleImage16(f, opts));
+  return out;
+}
+
+/** Applies the same size options as readImage16 to an image already in memory (DICOS frames). */
+export async function scaleImage16(img: Image16, opts: ReadOptions = {}): Promise<Image16> {
+  const { width, height } = img;
+  const source = { width, height };
+  let outW: number;
+  let outH: number;
+  if (opts.size !== undefined && (opts.size.width !== width || opts.size.height !== height)) {
+    outW = opts.size.width;
+    outH = opts.size.height;
+  } else if (opts.maxSide !== undefined && Math.max(width, height) > opts.maxSide) {
+    const k = Math.ceil(Math.max(width, height) / opts.maxSide);
+    if (width % k === 0 && height % k === 0) return { ...reduceBy(img, k), source };
+    const f = opts.maxSide / Math.max(width, height);
+    outW = Math.max(1, Math.round(width * f));
+    outH = Math.max(1, Math.round(height * f));
+  } else {
+    return { ...img, source };
+  }
+  // The same resize sharp does for a PNG of this size, so a DICOS scan and its PNG export analyse alike.
+  const pipe = sharp(img.data, { raw: { width, height, channels: 1 }, limitInputPixels: 1 << 28 }).toColourspace('grey16').resize(outW, outH, { fit: 'fill', kernel: 'linear' });
+  return { ...(await decodeRaw(pipe, '(DICOS frame)')), source };
+}
+
+export async function decodeImage16(buf: Buffer, file: string, opts: ReadOptions = {}): Promise<Image16> {
+  let meta: Metadata;
+  try {
+    meta = await sharp(buf).metadata();
+  } catch (e) {
+    throw new XrayImageError('E_XRAY_DECODE', file, `${file}: not a readable image (${(e as Error).message}); expected a 16-bit grey PNG or TIFF`, { cause: e });
+  }
+  if (meta.format !== 'png' && meta.format !== 'tiff') {
+    throw new XrayImageError('E_XRAY_DECODE', file, `${file}: ${meta.format} image; expected a 16-bit grey PNG or TIFF`);
+  }
+  if (meta.depth !== 'ushort') {
+    const bits = meta.depth === 'uchar' || meta.depth === 'char' ? '8-bit' : `${meta.depth ?? 'unknown'} sample`;
+    throw new XrayImageError('E_XRAY_BITDEPTH', file, `${file}: ${bits} image; expected 16-bit grey (depth ushort) so the scan's dynamic range is kept`);
+  }
+  if ((meta.channels ?? 1) > 2 || (meta.channels === 2 && !meta.hasAlpha)) {
+    throw new XrayImageError('E_XRAY_CHANNELS', file, `${file}: ${meta.channels} channels (${meta.space}); expected one grey channel per energy`);
+  }
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  // One-line images are legitimate: dark and open-beam references of a line scanner.
+  if (width < 1 || height < 1) throw new XrayImageError('E_XRAY_SIZE', file, `${file}: ${width} x ${height} pixels; expected an image`);
+  try {
+    let pipe = sharp(buf, { limitInputPixels: 1 << 28 }).toColourspace('grey16');
+    let outW = width;
+    let outH = height;
+    if (opts.size !== undefined && (opts.size.width !== width || opts.size.height !== height)) {
+      outW = opts.size.width;
+      outH = opts.size.height;
+      pipe = pipe.resize(outW, outH, { fit: 'fill', kernel: 'linear' });
+    } else if (opts.maxSide !== undefined && Math.max(width, height) > opts.maxSide) {
+      const k = Math.ceil(Math.max(width, height) / opts.maxSide);
+      if (width % k === 0 && height % k === 0) {
+        // An integer factor: decode at full size and average k x k blocks here, several times faster than a
+        // general resize and exactly what a k-times larger detector pixel would count.
+        const full = await decodeRaw(sharp(buf, { limitInputPixels: 1 << 28 }).toColourspace('grey16'), file);
+        return { ...reduceBy(full, k), source: { width, height } };
+      }
+      const f = opts.maxSide / Math.max(width, height);
+      outW = Math.max(1, Math.round(width * f));
+      outH = Math.max(1, Math.round(height * f));
+      pipe = pipe.resize(outW, outH, { fit: 'fill', kernel: 'linear' });
+    }
+    return { ...(await decodeRaw(pipe, file)), source: { width, height } };
+  } catch (e) {
+    if (e instanceof XrayImageError) throw e;
+    throw new XrayImageError('E_XRAY_DECODE', file, `${file}: corrupt image data (${(e as Error).message}); expected a complete 16-bit grey PNG or TIFF`, { cause: e });
+  }
+}
+
+async function decodeRaw(pipe: Sharp, file: string): Promise<Image16> {
+  const { data, info } = await pipe.extractChannel(0).raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+  if (info.width * info.height * 2 !== data.length) throw new Error(`${file}: decoded ${data.length} bytes for ${info.width} x ${info.height}`);
+  // Copy into an aligned array of our own (sharp's buffer may sit at an odd offset in a pooled slab).
+  const out = new Uint16Array(info.width * info.height);
+  new Uint8Array(out.buffer).set(data);
+  return { width: info.width, height: info.height, data: out };
+}
+
+/** Averages k x k blocks of counts (rounded): the image a detector with k-times larger pixels would give. */
+export function reduceBy(img: Image16, k: number): Image16 {
+  const w = Math.floor(img.width / k);
+  const h = Math.floor(img.height / k);
+  const acc = new Uint32Array(w);
+  const out = new Uint16Array(w * h);
+  const half = (k * k) / 2;
+  const inv = 1 / (k * k);
+  for (let y = 0; y < h; y++) {
+    acc.fill(0);
+    for (let dy = 0; dy < k; dy++) {
+      const row = (y * k + dy) * img.width;
+      for (let x = 0; x < w; x++) {
+        let s = 0;
+        const base = row + x * k;
+        for (let dx = 0; dx < k; dx++) s += img.data[base + dx]!;
+        acc[x]! += s;
+      }
+    }
+    for (let x = 0; x < w; x++) out[y * w + x] = Math.floor((acc[x]! + half) * inv);
+  }
+  return { width: w, height: h, data: out };
+}
+
+/**
+ * Encodes a 16-bit grey PNG. Row filtering is off so the training script can read the files with zlib alone
+ * (models/xray-atr/train.py has no image library); `compressionLevel` trades size for speed.
+ */
+export async function encodePng16(img: Image16, compressionLevel = 6): Promise<Buffer> {
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 1 } })
+    .toColourspace('grey16')
+    .png({ compressionLevel, adaptiveFiltering: false })
+    .toBuffer();
+}
+
+export async function encodeTiff16(img: Image16): Promise<Buffer> {
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 1 } }).toColourspace('grey16').tiff({ compression: 'lzw' }).toBuffer();
+}
+
+/** Transmission [0, 1] → 16-bit counts of an ideal detector (dark 0, open beam 65535). */
+export function transmissionTo16(t: Float32Array, width: number, height: number): Image16 {
+  const data = new Uint16Array(t.length);
+  for (let i = 0; i < t.length; i++) data[i] = Math.min(65535, Math.max(0, Math.round(t[i]! * 65535)));
+  return { width, height, data };
+}
+
+/** An 8-bit RGB PNG (the screener's colour rendering). */
+export async function encodeRgbPng(rgb: Uint8Array, width: number, height: number): Promise<Buffer> {
+  return sharp(rgb, { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
