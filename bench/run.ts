@@ -7,6 +7,9 @@ const quick = process.argv.includes('--quick');
 // `bench<Area>(opts, report)` convention (below). `--only a,b` runs some; all by default.
 const MODULES: Record<string, [file: string, fn: string]> = {
   localize: ['./localize.js', 'benchLocalize'],
+  guidance: ['./guidance.js', 'benchGuidance'],
+  dp5: ['./dp5.js', 'benchDp5'],
+  calibration: ['./calibration.js', 'benchCalibration'],
   xray: ['./xray.js', 'benchXray'],
   camera: ['./camera.js', 'benchCamera'],
 };

@@ -43,6 +43,24 @@ export interface Readings {
   temperature: [{ celsius: number; sensor: string; time_ms: number }];
   /** A verified calibration record became active for a detector (pipelines apply it without a restart). */
   calibration: [ActiveCalibration];
+  /**
+   * An X-ray scan found by a folder driver (the images stay on the box: only paths travel). The driver hands over
+   * one scan at a time and waits: the pipeline calls `done()` once the scan's summary is in the outbox, and only
+   * then is the scan marked processed (exactly once across restarts).
+   */
+  xrayScan: [
+    {
+      scanId: string;
+      high?: string;
+      low?: string;
+      /** The scanner's JSON sidecar as read (validated by the driver; see edge/xray/inspect.ts SidecarSchema). */
+      sidecar?: { scanId: string; [k: string]: unknown };
+      /** What is wrong with the scan as found (missing half of a pair, unreadable sidecar): it goes to review. */
+      problems?: string[];
+      time_ms: number;
+      done: (err?: Error) => void;
+    },
+  ];
 }
 
 /**
@@ -121,6 +139,11 @@ export type ComponentFactory = (spec: ComponentSpec) => Component;
 const registry: Record<string, { kind: 'device' | 'pipeline'; load: () => Promise<ComponentFactory> }> = {
   synthetic: { kind: 'pipeline', load: async () => (await import('../pipelines/synthetic.js')).createSynthetic },
   radiation: { kind: 'pipeline', load: async () => (await import('../pipelines/radiation.js')).createRadiation },
+  camera: { kind: 'pipeline', load: async () => (await import('../pipelines/camera.js')).createCamera },
+  localize: { kind: 'pipeline', load: async () => (await import('../pipelines/localize.js')).createLocalize },
+  handheld: { kind: 'pipeline', load: async () => (await import('../pipelines/handheld.js')).createHandheld },
+  xray: { kind: 'pipeline', load: async () => (await import('../pipelines/xray.js')).createXray },
+  calibration: { kind: 'pipeline', load: async () => (await import('./calibration-store.js')).createCalibrationStore },
 };
 
 export function registerComponent(type: string, kind: 'device' | 'pipeline', load: () => Promise<ComponentFactory>): void {
