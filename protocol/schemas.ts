@@ -53,6 +53,28 @@ export const DriverState = Type.Union([
 ]);
 export type DriverState = Static<typeof DriverState>;
 
+export const CameraStatus = Type.Object(
+  {
+    state: Type.Union([
+      Type.Literal('starting'),
+      Type.Literal('playing'),
+      Type.Literal('backoff'),
+      Type.Literal('ended'),
+      Type.Literal('stopped'),
+      Type.Literal('failed'),
+    ]),
+    width: Type.Optional(Type.Integer({ minimum: 0 })),
+    height: Type.Optional(Type.Integer({ minimum: 0 })),
+    frames: Type.Integer({ minimum: 0 }),
+    dropped: Type.Integer({ minimum: 0 }),
+    reconnects: Type.Integer({ minimum: 0 }),
+    resolutionChanges: Type.Integer({ minimum: 0 }),
+    lastError: Type.Optional(Type.String({ maxLength: 1024 })),
+  },
+  { additionalProperties: false },
+);
+export type CameraStatus = Static<typeof CameraStatus>;
+
 export const StatusMsg = message({
   role: Type.Union([Type.Literal('vehicle'), Type.Literal('handheld'), Type.Literal('xray'), Type.Literal('camera')]),
   online: Type.Boolean(),
@@ -91,6 +113,8 @@ export const StatusMsg = message({
   ),
   calibration: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 128 }))),
   models: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 128 }))),
+  /** Per camera of a camera node: stream state and counters (a camera is not a component of its own). */
+  cameras: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), CameraStatus, { maxProperties: 64 })),
   position: Type.Optional(Position),
 });
 export type StatusMsg = Static<typeof StatusMsg>;

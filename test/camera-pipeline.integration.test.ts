@@ -72,7 +72,7 @@ t.test('generated hall video → events over MQTT, stills on the box, a dead cam
   const events: EventMsg[] = [];
   const bad: string[] = [];
   let biggest = 0;
-  let lastStatus: { components?: Record<string, { state: string }>; models?: Record<string, string> } | undefined;
+  let lastStatus: { components?: Record<string, { state: string }>; models?: Record<string, string>; cameras?: Record<string, { state: string; reconnects: number; lastError?: string }> } | undefined;
   sub.on('message', (topic, payload) => {
     biggest = Math.max(biggest, payload.length);
     const d = decode(topic, payload);
@@ -113,6 +113,9 @@ t.test('generated hall video → events over MQTT, stills on the box, a dead cam
   t.equal(cams().find((c) => c.camera === 'hall-1')?.frames, truth.frames.length, 'every frame of the hall video analysed');
   t.equal(lastStatus?.components?.hall?.state, 'running', 'the pipeline keeps running beside the dead camera');
   t.match(lastStatus?.models ?? {}, { 'camera-detector': /camera-people-bags-synthetic@1/ }, 'the model is in status');
+  const st = lastStatus?.cameras?.['door-2'];
+  t.ok(st && st.state !== 'playing' && st.reconnects >= 1 && /Could not open|connect/i.test(st.lastError ?? ''), `the dead camera's state is in the MQTT status: ${JSON.stringify(st)}`);
+  t.ok(lastStatus?.cameras?.['hall-1'], 'and the hall camera');
 });
 
 t.test('the flagged file: read at start and on change; a broken one is logged and the pipeline goes on', async (t) => {

@@ -8,7 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import sharp from 'sharp';
 import { ConfigError } from '../../common/errors.js';
-import { formatErrors, type BodyOf } from '../../protocol/index.js';
+import { formatErrors, type BodyOf, type StatusMsg } from '../../protocol/index.js';
 import { CameraSource, type CameraState, type Frame } from '../../devices/camera/source.js';
 import { OnnxDetector } from '../detect/detector.js';
 import type { Component, ComponentContext, ComponentSpec } from '../runtime/component.js';
@@ -138,6 +138,24 @@ export class CameraPipeline implements Component {
   /** Each camera's ingest state (also written to `<stillsDir>/cameras.json` at every change). */
   cameraStates(): CameraState[] {
     return [...this.cams.values()].map((c) => c.source.state());
+  }
+
+  /** The cameras in the node's status message (no frames, no paths: counters and the last error only). */
+  statusExtras(): Pick<StatusMsg, 'cameras'> {
+    const cameras: NonNullable<StatusMsg['cameras']> = {};
+    for (const c of this.cameraStates()) {
+      cameras[c.camera] = {
+        state: c.state,
+        ...(c.width !== undefined ? { width: c.width } : {}),
+        ...(c.height !== undefined ? { height: c.height } : {}),
+        frames: c.frames,
+        dropped: c.dropped,
+        reconnects: c.reconnects,
+        resolutionChanges: c.resolutionChanges,
+        ...(c.lastError !== undefined ? { lastError: c.lastError.slice(0, 1024) } : {}),
+      };
+    }
+    return { cameras };
   }
 
   /** Track ids flagged on a camera (flag zones, the flagged file). */

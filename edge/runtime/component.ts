@@ -1,7 +1,7 @@
 // The contract between the runtime and what it supervises: device drivers and analysis pipelines.
 import type { EventEmitter } from 'node:events';
 import type { Logger } from '../../common/log.js';
-import type { BodyOf, Command, Kind } from '../../protocol/index.js';
+import type { BodyOf, Command, Kind, StatusMsg } from '../../protocol/index.js';
 
 /** Kinds a component may emit through the outbox (status is the runtime's own). */
 export type SummaryKind = Exclude<Kind, 'status'>;
@@ -122,6 +122,8 @@ export interface Component {
   stop(): Promise<void>;
   /** Versions reported in status (calibration per detector, model names). */
   versions?(): { calibration?: Record<string, string>; models?: Record<string, string> };
+  /** Parts of the status a component knows best (cameras of a camera node), merged into the node's status. */
+  statusExtras?(): Pick<StatusMsg, 'cameras'>;
 }
 
 export interface ComponentSpec {

@@ -207,10 +207,13 @@ export class EdgeRuntime {
     const s = this.lastSample;
     const calibration: Record<string, string> = {};
     const models: Record<string, string> = {};
+    let cameras: StatusMsg['cameras'];
     for (const comp of this.components) {
       const v = comp.versions?.();
       Object.assign(calibration, v?.calibration ?? {});
       Object.assign(models, v?.models ?? {});
+      const x = comp.statusExtras?.();
+      if (x?.cameras) cameras = { ...cameras, ...x.cameras };
     }
     const ob = this.outbox?.stats();
     return {
@@ -234,6 +237,7 @@ export class EdgeRuntime {
         : {}),
       calibration,
       models,
+      ...(cameras ? { cameras } : {}),
       ...(this.position ? { position: this.position } : {}),
     };
   }
