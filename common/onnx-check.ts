@@ -1,5 +1,35 @@
-// Compares what a model card says about a tensor with what onnxruntime reports for the loaded model.
+// Model cards and ONNX sessions: reading a card file, opening a model, and comparing what a card says about a
+// tensor with what onnxruntime reports for the loaded model. Each problem is a `where: what was expected` line.
+import { readFile } from 'node:fs/promises';
+import * as ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
+
+/** The parsed JSON of a card file, or the problem that stopped reading it. */
+export async function readCardJson(file: string): Promise<{ value: unknown } | { problem: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    return { problem: `/: cannot read the card (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch (e) {
+    return { problem: `/: not JSON (${(e as Error).message})` };
+  }
+}
+
+/**
+ * An onnxruntime session for one model on the edge box's few cores (single inter-op thread, full graph
+ * optimisation), or the problem that stopped loading it.
+ */
+export async function openSession(modelPath: string, intraOpNumThreads: number): Promise<{ session: ort.InferenceSession } | { problem: string }> {
+  try {
+    return { session: await ort.InferenceSession.create(modelPath, { intraOpNumThreads, interOpNumThreads: 1, graphOptimizationLevel: 'all' }) };
+  } catch (e) {
+    return { problem: `/: onnxruntime cannot load the model (${(e as Error).message})` };
+  }
+}
 
 export interface TensorSpec {
   name: string;

@@ -2,7 +2,7 @@
 import { dirname, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { InputError } from '../../common/errors.js';
-import { tensorProblems } from '../../common/onnx-check.js';
+import { openSession, tensorProblems } from '../../common/onnx-check.js';
 import { type DetectorCard, expectedOutputShape, loadDetectorCard, ModelCardError } from './model-card.js';
 import { type Detection, clipBox, decodeYolo, nms, prepareInput, type RawImage } from './yolo.js';
 
@@ -25,16 +25,9 @@ export class OnnxDetector {
   static async load(cardPath: string, opts: DetectorOptions = {}): Promise<OnnxDetector> {
     const card = await loadDetectorCard(cardPath);
     const modelPath = resolve(dirname(cardPath), card.model);
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(modelPath, {
-        intraOpNumThreads: opts.intraOpNumThreads ?? 1,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-      });
-    } catch (e) {
-      throw new ModelCardError(modelPath, [`/: onnxruntime cannot load the model (${(e as Error).message})`]);
-    }
+    const opened = await openSession(modelPath, opts.intraOpNumThreads ?? 1);
+    if ('problem' in opened) throw new ModelCardError(modelPath, [opened.problem]);
+    const session = opened.session;
     const problems = [
       ...tensorProblems('input', { name: card.input.name, dtype: card.input.dtype, shape: card.input.shape }, session.inputNames, session.inputMetadata),
       ...outputProblems(card, session),

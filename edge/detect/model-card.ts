@@ -1,9 +1,9 @@
 // The card that travels with every object-detection model (X-ray ATR, camera people/bags): what the network takes,
 // what it returns and how to read it, so a production model drops in by writing its card, not by changing code.
-import { readFile } from 'node:fs/promises';
 import { type Static, Type } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import { CustomsError } from '../../common/errors.js';
+import { readCardJson } from '../../common/onnx-check.js';
 import { formatErrors } from '../../protocol/codec.js';
 
 export const DetectorCardSchema = Type.Object(
@@ -103,19 +103,9 @@ export function checkDetectorCard(value: unknown, file: string): DetectorCard {
 }
 
 export async function loadDetectorCard(file: string): Promise<DetectorCard> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new ModelCardError(file, [`/: cannot read the card (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new ModelCardError(file, [`/: not JSON (${(e as Error).message})`]);
-  }
-  return checkDetectorCard(value, file);
+  const r = await readCardJson(file);
+  if ('problem' in r) throw new ModelCardError(file, [r.problem]);
+  return checkDetectorCard(r.value, file);
 }
 
 /** The model's expected output shape for `anchors` candidate boxes (a symbolic count when unknown). */

@@ -9,7 +9,6 @@
 // refused at load with every difference listed, because a silently shifted class order would name the wrong nuclide.
 
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Static, Type } from '@sinclair/typebox';
@@ -17,7 +16,7 @@ import { Ajv } from 'ajv';
 import * as ort from 'onnxruntime-node';
 import { CustomsError, InputError } from '../../common/errors.js';
 import { logger } from '../../common/log.js';
-import { tensorProblems } from '../../common/onnx-check.js';
+import { openSession, readCardJson, tensorProblems } from '../../common/onnx-check.js';
 import { formatErrors } from '../../protocol/codec.js';
 import { rebin } from './calibration.js';
 import { type NuclideCategory, getNuclide } from './nuclides.js';
@@ -207,18 +206,9 @@ export function sessionProblems(card: ModelCard, session: Pick<ort.InferenceSess
 
 /** Reads and validates a card file; throws ModelCardError naming every problem. */
 export async function readModelCard(file: string): Promise<ModelCard> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new ModelCardError(file, [`/: cannot read the card (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new ModelCardError(file, [`/: not JSON (${(e as Error).message})`]);
-  }
+  const r = await readCardJson(file);
+  if ('problem' in r) throw new ModelCardError(file, [r.problem]);
+  const value = r.value;
   if (!validateCard(value)) throw new ModelCardError(file, formatErrors(validateCard.errors));
   const card = value as ModelCard;
   const problems = cardProblems(card);
@@ -263,16 +253,9 @@ export class NuclideClassifier {
     const threshold = opts.threshold ?? card.threshold;
     if (!(threshold > 0 && threshold < 1)) throw new RangeError(`threshold must be in (0, 1), got ${threshold}`);
     const modelPath = join(dir, card.model);
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(modelPath, {
-        intraOpNumThreads: opts.intraOpNumThreads ?? 1,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-      });
-    } catch (e) {
-      throw new ModelCardError(modelPath, [`/: onnxruntime cannot load the model (${(e as Error).message})`]);
-    }
+    const opened = await openSession(modelPath, opts.intraOpNumThreads ?? 1);
+    if ('problem' in opened) throw new ModelCardError(modelPath, [opened.problem]);
+    const session = opened.session;
     const problems = sessionProblems(card, session);
     if (problems.length > 0) {
       await session.release();
