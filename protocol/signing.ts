@@ -5,6 +5,7 @@
 // (object keys sorted, no whitespace), so a re-serialisation by a broker or a tool does not break it, while any
 // change of a value does. `keyId` only selects the key; trust comes from the verifier's own key table.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { CustomsError } from '../common/errors.js';
 
 export class SignatureError extends CustomsError {
@@ -86,4 +87,31 @@ export function verifyEnvelope<T = unknown>(envelope: unknown, trusted: Record<s
   const ok = verify(null, Buffer.from(canonicalJson(e.payload)), asPublicKey(key), Buffer.from(s.value, 'base64'));
   if (!ok) throw new SignatureError(`signature by key "${s.keyId}" does not match the payload (tampered or signed with another key)`);
   return e.payload as T;
+}
+
+/**
+ * A verifier's key table from configuration: each value is a PEM public key or the path of a file holding one.
+ * Throws SignatureError naming `where`/keyId when a file cannot be read or a key is not an Ed25519 public key.
+ */
+export function loadTrustedKeys(keys: Record<string, string>, where: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [keyId, v] of Object.entries(keys)) {
+    let pem = v;
+    if (!v.includes('-----BEGIN')) {
+      try {
+        pem = readFileSync(v, 'utf8');
+      } catch (e) {
+        throw new SignatureError(`${where}/${keyId}: cannot read public key file ${v} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+    }
+    let type: string | undefined;
+    try {
+      type = createPublicKey(pem).asymmetricKeyType;
+    } catch (e) {
+      throw new SignatureError(`${where}/${keyId}: not a PEM public key (${(e as Error).message})`);
+    }
+    if (type !== 'ed25519') throw new SignatureError(`${where}/${keyId}: a ${type} key, expected ed25519`);
+    out[keyId] = pem;
+  }
+  return out;
 }

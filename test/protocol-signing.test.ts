@@ -1,5 +1,5 @@
 import t from 'tap';
-import { canonicalJson, generateSigningKey, signPayload, SignatureError, verifyEnvelope } from '../protocol/signing.js';
+import { canonicalJson, generateSigningKey, loadTrustedKeys, signPayload, SignatureError, verifyEnvelope } from '../protocol/signing.js';
 
 const a = generateSigningKey();
 const b = generateSigningKey();
@@ -30,4 +30,18 @@ t.test('tampered, untrusted, unsigned and malformed envelopes are refused with t
   t.throws(() => verifyEnvelope('x', trusted), /expected an object/);
   t.throws(() => verifyEnvelope({ payload: 1, sig: { alg: 'RS256', keyId: 'tech1', value: 'AA==' } }, trusted), /alg: expected "Ed25519"/);
   t.ok(new SignatureError('x') instanceof Error);
+});
+
+t.test('trusted keys from config: PEM or file; unreadable files and wrong key types are named', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { generateKeyPairSync } = await import('node:crypto');
+  const dir = mkdtempSync(join(tmpdir(), 'keys-'));
+  writeFileSync(join(dir, 'b.pub'), b.publicKeyPem);
+  t.same(loadTrustedKeys({ a: a.publicKeyPem, b: join(dir, 'b.pub') }, 'options/trustedKeys'), { a: a.publicKeyPem, b: b.publicKeyPem });
+  t.throws(() => loadTrustedKeys({ c: join(dir, 'none.pub') }, 'options/trustedKeys'), /options\/trustedKeys\/c: cannot read public key file .*none\.pub \(ENOENT\)/);
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  t.throws(() => loadTrustedKeys({ r: rsa }, 'options/trustedKeys'), /options\/trustedKeys\/r: a rsa key, expected ed25519/);
+  t.throws(() => loadTrustedKeys({ x: '-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n' }, 'k'), /k\/x: not a PEM public key/);
 });

@@ -20,7 +20,6 @@
 // coalesced or missing (network shares, overflow); a watcher that fails leaves the rescan alone to do the job.
 
 import { EventEmitter } from 'node:events';
-import { type FSWatcher, watch } from 'node:fs';
 import { appendFile, mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
@@ -29,6 +28,7 @@ import type { Logger } from '../../common/log.js';
 import { FormatError, detectFormat, parseN42 } from '../../edge/radiation/formats/index.js';
 import type { Measurement } from '../../edge/radiation/spectrum.js';
 import type { Component, ComponentContext, ComponentSpec } from '../../edge/runtime/component.js';
+import { errnoOf, FolderScan } from '../folder-scan.js';
 import { parseDeviceOptions, stringEnum } from '../options.js';
 
 export const N42FolderOptionsSchema = Type.Object(
@@ -111,21 +111,12 @@ function busPosition(p: { lat: number; lon: number; elevation_m?: number } | und
   return p.elevation_m === undefined ? { lat: p.lat, lon: p.lon } : { lat: p.lat, lon: p.lon, height_m: p.elevation_m };
 }
 
-function errnoOf(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
 export class N42FolderDriver extends EventEmitter<N42FolderEvents> implements Component {
   readonly kind = 'device' as const;
   private ctx: ComponentContext | undefined;
-  private watcher: FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private ageTimer: NodeJS.Timeout | undefined;
   /** Lines in the keep-mode journal, to compact it when it holds mostly forgotten names. */
   private journalLines = 0;
-  private running = false;
-  private scanning: Promise<void> | undefined;
-  private again = false;
+  private scan: FolderScan | undefined;
   private failed = false;
   /** Files marked processed in this run or (keep mode) in the journal: name → what it looked like. */
   private readonly processed = new Map<string, FileKey>();
@@ -182,62 +173,31 @@ export class N42FolderDriver extends EventEmitter<N42FolderEvents> implements Co
     } catch (e) {
       throw new N42FolderError('E_DEVICE_OPEN', dir, `N42 folder ${dir}: cannot prepare done/, rejected/ or the state file: ${(e as Error).message}`, { cause: e });
     }
-    this.running = true;
-    try {
-      this.watcher = watch(dir, { persistent: false }, () => this.schedule());
-      this.watcher.on('error', (err) => {
-        // The rescan timer keeps the driver working; only the promptness is lost.
-        this.log?.warn({ dir, err: err.message }, 'N42 folder: watch failed, relying on the periodic rescan');
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
-    } catch (e) {
-      this.log?.warn({ dir, err: (e as Error).message }, 'N42 folder: cannot watch, relying on the periodic rescan');
-    }
-    this.timer = setInterval(() => this.schedule(), this.options.rescan_ms);
+    this.scan = new FolderScan({
+      dir,
+      what: 'N42 folder',
+      rescan_ms: this.options.rescan_ms,
+      log: () => this.log,
+      scanOnce: () => this.scanOnce(),
+      onError: (e) => this.fail(e instanceof N42FolderError ? e : new N42FolderError('E_DEVICE_IO', this.dir, `N42 folder ${this.dir}: ${(e as Error).message}`, { cause: e })),
+    });
     ctx.log.info({ dir, after: this.options.after }, 'N42 folder driver watching');
-    this.schedule();
+    this.scan.start();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    clearInterval(this.timer);
-    this.timer = undefined;
-    clearTimeout(this.ageTimer);
-    this.ageTimer = undefined;
-    this.watcher?.close();
-    this.watcher = undefined;
+    this.scan?.halt();
     // Let the file in hand finish: emitted and marked, or not started.
-    await this.scanning;
+    await this.scan?.scanning;
+  }
+
+  private get running(): boolean {
+    return this.scan?.running ?? false;
   }
 
   /** Resolves when the folder has been scanned once more from now (tests, and a caller that just dropped a file). */
   async settle(): Promise<void> {
-    this.schedule();
-    while (this.scanning) await this.scanning;
-  }
-
-  private schedule(): void {
-    if (!this.running) return;
-    if (this.scanning) {
-      this.again = true;
-      return;
-    }
-    this.scanning = this.scanLoop().finally(() => {
-      this.scanning = undefined;
-    });
-  }
-
-  private async scanLoop(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        await this.scanOnce();
-      } catch (e) {
-        this.fail(e instanceof N42FolderError ? e : new N42FolderError('E_DEVICE_IO', this.dir, `N42 folder ${this.dir}: ${(e as Error).message}`, { cause: e }));
-        return;
-      }
-    } while (this.again && this.running);
+    await this.scan?.settle();
   }
 
   private fail(err: Error): void {
@@ -274,7 +234,7 @@ export class N42FolderDriver extends EventEmitter<N42FolderEvents> implements Co
       const seen = this.processed.get(name);
       if (seen !== undefined && seen.mtimeMs === key.mtimeMs && seen.size === key.size) continue;
       if (this.options.minAge_ms > 0 && now - key.mtimeMs < this.options.minAge_ms) {
-        this.recheckIn(this.options.minAge_ms - (now - key.mtimeMs));
+        this.scan?.wakeIn(this.options.minAge_ms - (now - key.mtimeMs));
         continue;
       }
       await this.processFile(name, path, key);
@@ -283,15 +243,6 @@ export class N42FolderDriver extends EventEmitter<N42FolderEvents> implements Co
       this.forgetMissing(new Set(names));
       if (this.journalLines > 1000 && this.journalLines > 2 * this.processed.size) await this.writeJournal();
     }
-  }
-
-  /** A file too young to take: look again once it is old enough (one pending timer at most). */
-  private recheckIn(ms: number): void {
-    if (this.ageTimer !== undefined || !this.running) return;
-    this.ageTimer = setTimeout(() => {
-      this.ageTimer = undefined;
-      this.schedule();
-    }, Math.max(10, ms + 5));
   }
 
   private async appendJournal(name: string, key: FileKey): Promise<void> {

@@ -19,7 +19,7 @@
 // `after: 'move'`, moves the files into done/. A restart skips journaled scans (and finishes their move). Only a
 // crash between the outbox write and the journal line can repeat a scan; its summary carries the same scanId.
 import { EventEmitter } from 'node:events';
-import { appendFileSync, type FSWatcher, watch } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
@@ -30,6 +30,7 @@ import { formatErrors } from '../../protocol/index.js';
 import { isDicosName, readDicosMeta, sidecarFromDicos } from '../../edge/xray/dicos.js';
 import { SidecarSchema, type Sidecar } from '../../edge/xray/inspect.js';
 import type { Component, ComponentContext, ComponentSpec, Readings } from '../../edge/runtime/component.js';
+import { errnoOf, FolderScan } from '../folder-scan.js';
 import { parseDeviceOptions, stringEnum } from '../options.js';
 
 export const XrayFolderOptionsSchema = Type.Object(
@@ -94,19 +95,10 @@ export interface XrayFolderEvents {
 
 const validateSidecar = new Ajv({ allErrors: true, strict: false }).compile(SidecarSchema);
 
-function errnoOf(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
 export class XrayFolderDriver extends EventEmitter<XrayFolderEvents> implements Component {
   readonly kind = 'device' as const;
   private ctx: ComponentContext | undefined;
-  private watcher: FSWatcher | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private wakeTimer: NodeJS.Timeout | undefined;
-  private running = false;
-  private scanning: Promise<void> | undefined;
-  private again = false;
+  private scan: FolderScan | undefined;
   private failed = false;
   private warnedNoListener = false;
   private abortWait: (() => void) | undefined;
@@ -155,66 +147,37 @@ export class XrayFolderDriver extends EventEmitter<XrayFolderEvents> implements 
     } catch (e) {
       throw new XrayFolderError('E_DEVICE_OPEN', `X-ray folder ${dir}: cannot prepare done/ or the journal ${this.journalFile}: ${(e as Error).message}`, { cause: e });
     }
-    this.running = true;
-    try {
-      this.watcher = watch(dir, { persistent: false }, () => this.schedule());
-      this.watcher.on('error', (err) => {
-        this.log?.warn({ dir, err: err.message }, 'X-ray folder: watch failed, relying on the periodic rescan');
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
-    } catch (e) {
-      this.log?.warn({ dir, err: (e as Error).message }, 'X-ray folder: cannot watch, relying on the periodic rescan');
-    }
-    this.timer = setInterval(() => this.schedule(), this.options.rescan_ms);
+    this.scan = new FolderScan({
+      dir,
+      what: 'X-ray folder',
+      rescan_ms: this.options.rescan_ms,
+      log: () => this.log,
+      scanOnce: () => this.scanOnce(),
+      onError: (e) => this.fail(e instanceof XrayFolderError ? e : new XrayFolderError('E_DEVICE_IO', `X-ray folder ${this.dir}: ${(e as Error).message}`, { cause: e })),
+    });
     ctx.log.info({ dir, after: this.options.after, journal: this.journalFile }, 'X-ray folder driver watching');
-    this.schedule();
+    this.scan.start();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    clearInterval(this.timer);
-    this.timer = undefined;
-    clearTimeout(this.wakeTimer);
-    this.wakeTimer = undefined;
-    this.watcher?.close();
-    this.watcher = undefined;
+    this.scan?.halt();
     // The scan in hand finishes (done and journaled) or, if the pipeline does not finish it within a grace
     // period, stays pending and is handed over again at the next start.
-    if (this.scanning !== undefined) {
+    const scanning = this.scan?.scanning;
+    if (scanning !== undefined) {
       const grace = setTimeout(() => this.abortWait?.(), STOP_GRACE_MS);
-      await this.scanning;
+      await scanning;
       clearTimeout(grace);
     }
   }
 
   /** Resolves once the folder has been scanned once more from now (tests; a caller that just dropped files). */
   async settle(): Promise<void> {
-    this.schedule();
-    while (this.scanning) await this.scanning;
+    await this.scan?.settle();
   }
 
-  private schedule(): void {
-    if (!this.running) return;
-    if (this.scanning) {
-      this.again = true;
-      return;
-    }
-    this.scanning = this.scanLoop().finally(() => {
-      this.scanning = undefined;
-    });
-  }
-
-  private async scanLoop(): Promise<void> {
-    do {
-      this.again = false;
-      try {
-        await this.scanOnce();
-      } catch (e) {
-        this.fail(e instanceof XrayFolderError ? e : new XrayFolderError('E_DEVICE_IO', `X-ray folder ${this.dir}: ${(e as Error).message}`, { cause: e }));
-        return;
-      }
-    } while (this.again && this.running);
+  private get running(): boolean {
+    return this.scan?.running ?? false;
   }
 
   private fail(err: Error): void {
@@ -289,18 +252,10 @@ export class XrayFolderDriver extends EventEmitter<XrayFolderEvents> implements 
       if (!ok) return;
       await this.markDone(g, verdict);
     }
-    if (Number.isFinite(wakeIn)) this.wakeIn(wakeIn);
+    // One pending timer to look again when a waiting scan times out or a young file is old enough.
+    if (Number.isFinite(wakeIn)) this.scan?.wakeIn(wakeIn);
     // Moved scans need no remembering: keep the journal small on a node that runs for months.
     if (this.journalLines > 1000 && this.journalLines > 2 * this.journaled.size) await this.compactJournal();
-  }
-
-  /** One pending timer to look again when a waiting scan times out or a young file is old enough. */
-  private wakeIn(ms: number): void {
-    if (this.wakeTimer !== undefined || !this.running) return;
-    this.wakeTimer = setTimeout(() => {
-      this.wakeTimer = undefined;
-      this.schedule();
-    }, Math.max(10, ms + 5));
   }
 
   /** Complete → the scan; incomplete and young → wait; incomplete past the timeout → the scan with its problems. */

@@ -3,10 +3,10 @@
 //
 // States: idle (no estimate) → guiding → confirming (arrived, accumulating) → confirmed. Walking away from the spot
 // during the confirmation restarts it. The display reads a small JSON status file rewritten atomically on each change.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseDeviceOptions } from '../../devices/options.js';
-import { SignatureError, validate, verifyEnvelope, type BodyOf, type SourceMsg } from '../../protocol/index.js';
+import { loadTrustedKeys, SignatureError, validate, verifyEnvelope, type BodyOf, type SourceMsg } from '../../protocol/index.js';
 import type { EstimateCommand } from '../../cloud/relay.js';
 import { energyOf, linearCalibration } from '../radiation/calibration.js';
 import { buildGFunction, DETECTORS, type DetectorModel, type GFunction } from '../radiation/dose.js';
@@ -117,17 +117,7 @@ export class HandheldPipeline implements Component {
   async start(ctx: ComponentContext): Promise<void> {
     if (!ctx.bus) throw new Error(`pipeline ${this.name}: the runtime gave no reading bus`);
     if (!ctx.commands) throw new Error(`pipeline ${this.name}: the runtime gave no command bus`);
-    this.trusted = {};
-    for (const [keyId, v] of Object.entries(this.opts.trustedKeys)) {
-      if (v.includes('-----BEGIN')) this.trusted[keyId] = v;
-      else {
-        try {
-          this.trusted[keyId] = readFileSync(v, 'utf8');
-        } catch (e) {
-          throw new Error(`pipelines/${this.name}/options/trustedKeys/${keyId}: cannot read ${v} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-        }
-      }
-    }
+    this.trusted = loadTrustedKeys(this.opts.trustedKeys, `pipelines/${this.name}/options/trustedKeys`);
     // Built once: the templates take a second or two, far too long to build at the spot.
     this.identifier = new NuclideIdentifier({ detector: this.model });
     this.g = buildGFunction({ detector: this.model });

@@ -4,7 +4,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rea
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseDeviceOptions } from '../../devices/options.js';
-import { SignatureError, verifyEnvelope } from '../../protocol/index.js';
+import { loadTrustedKeys, SignatureError, verifyEnvelope } from '../../protocol/index.js';
 import { acceptanceProblem, RecordError, verifyRecord, versionLabel, type CalibrationRecord, type SignedRecord } from '../../calibration/record.js';
 import { CustomsError } from '../../common/errors.js';
 import type { ActiveCalibration, Component, ComponentContext, ComponentSpec, Readings } from './component.js';
@@ -104,17 +104,7 @@ export class CalibrationStore implements Component {
   async start(ctx: ComponentContext): Promise<void> {
     this.ctx = ctx;
     if (!ctx.commands) throw new Error(`pipeline ${this.name}: the runtime gave no command bus`);
-    this.trusted = {};
-    for (const [keyId, v] of Object.entries(this.opts.trustedKeys)) {
-      if (v.includes('-----BEGIN')) this.trusted[keyId] = v;
-      else {
-        try {
-          this.trusted[keyId] = readFileSync(v, 'utf8');
-        } catch (e) {
-          throw new CustomsError('E_CONFIG', `pipelines/${this.name}/options/trustedKeys/${keyId}: cannot read public key file ${v} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-        }
-      }
-    }
+    this.trusted = loadTrustedKeys(this.opts.trustedKeys, `pipelines/${this.name}/options/trustedKeys`);
     mkdirSync(this.opts.dir, { recursive: true });
     this.load();
     this.onCalibration = (payload) => {
