@@ -5,7 +5,7 @@ import type { SerialPort } from 'serialport';
 import type { Logger } from '../../common/log.js';
 import type { Component, ComponentContext, ComponentSpec } from '../../edge/runtime/component.js';
 import { numberEnum, parseDeviceOptions } from '../options.js';
-import { BAUD_RATES, DeviceError, closeSerial, createSerial, openSerial, unpluggedError } from '../serial/port.js';
+import { BAUD_RATES, DeviceError, closeWithListeners, openWithListeners, type SerialListeners, unpluggedError } from '../serial/port.js';
 import { FixAssembler, NmeaDecoder, emptyStats, type GpsFix, type NmeaProblem, type NmeaStats } from './nmea.js';
 
 export const GpsOptionsSchema = Type.Object(
@@ -40,6 +40,7 @@ export interface GpsEvents {
 const PROBLEM_LOG_INTERVAL_MS = 10_000;
 
 export class GpsDriver extends EventEmitter<GpsEvents> implements Component {
+  private attached: SerialListeners | undefined;
   readonly kind = 'device' as const;
   private readonly decoder = new NmeaDecoder();
   private assembler = new FixAssembler();
@@ -81,18 +82,7 @@ export class GpsDriver extends EventEmitter<GpsEvents> implements Component {
     this.skewWarned = false;
     this.decoder.reset();
     this.assembler = new FixAssembler();
-    const port = createSerial({ path, baudRate, what: 'GPS', highWaterMark: 1024 });
-    this.port = port;
-    port.on('data', this.onData);
-    port.on('close', this.onClose);
-    port.on('error', this.onError);
-    try {
-      await openSerial(port, 'GPS');
-    } catch (err) {
-      this.detach(port);
-      this.port = undefined;
-      throw err;
-    }
+    this.port = await openWithListeners({ path, baudRate, what: 'GPS', highWaterMark: 1024 }, this.portListeners);
     if (ctx.signal.aborted) {
       await this.stop();
       return;
@@ -110,18 +100,12 @@ export class GpsDriver extends EventEmitter<GpsEvents> implements Component {
     this.watchdog = undefined;
     const port = this.port;
     this.port = undefined;
-    if (port) {
-      this.detach(port);
-      // A close error must not leave an unhandled 'error' event behind.
-      port.on('error', () => {});
-      await closeSerial(port);
-    }
+    if (port) await closeWithListeners(port, this.portListeners);
   }
 
-  private detach(port: SerialPort): void {
-    port.off('data', this.onData);
-    port.off('close', this.onClose);
-    port.off('error', this.onError);
+  /** Created once so that the very functions attached are the ones detached. */
+  private get portListeners(): SerialListeners {
+    return (this.attached ??= { onData: this.onData, onClose: this.onClose, onError: this.onError });
   }
 
   private get log(): Logger | undefined {

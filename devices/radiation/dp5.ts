@@ -14,7 +14,7 @@ import type { SerialPort } from 'serialport';
 import type { Logger } from '../../common/log.js';
 import type { Component, ComponentContext, ComponentSpec, Readings } from '../../edge/runtime/component.js';
 import { numberEnum, optionError, parseDeviceOptions } from '../options.js';
-import { BAUD_RATES, DeviceError, closeSerial, createSerial, openSerial, unpluggedError } from '../serial/port.js';
+import { BAUD_RATES, DeviceError, closeWithListeners, openWithListeners, type SerialListeners, unpluggedError } from '../serial/port.js';
 import {
   type Dp5Packet,
   type Dp5Problem,
@@ -98,6 +98,7 @@ interface Pending {
 }
 
 export class Dp5Driver extends EventEmitter<Dp5Events> implements Component {
+  private attached: SerialListeners | undefined;
   readonly kind = 'device' as const;
   private readonly decoder = new Dp5Decoder({ accept: 'responses' });
   private readonly counters = { requests: 0, spectra: 0, timeouts: 0, nacks: 0, unexpected: 0 };
@@ -148,18 +149,7 @@ export class Dp5Driver extends EventEmitter<Dp5Events> implements Component {
     this.ctx = ctx;
     this.failed = false;
     this.decoder.reset();
-    const port = createSerial({ path, baudRate, what: 'DP5 spectrometer', highWaterMark: 32 * 1024 });
-    this.port = port;
-    port.on('data', this.onData);
-    port.on('close', this.onClose);
-    port.on('error', this.onError);
-    try {
-      await openSerial(port, 'DP5 spectrometer');
-    } catch (err) {
-      this.detach(port);
-      this.port = undefined;
-      throw err;
-    }
+    this.port = await openWithListeners({ path, baudRate, what: 'DP5 spectrometer', highWaterMark: 32 * 1024 }, this.portListeners);
     if (ctx.signal.aborted) {
       await this.stop();
       return;
@@ -189,20 +179,14 @@ export class Dp5Driver extends EventEmitter<Dp5Events> implements Component {
     this.gpsListener = undefined;
     const port = this.port;
     this.port = undefined;
-    if (port) {
-      this.detach(port);
-      // A close error must not leave an unhandled 'error' event behind.
-      port.on('error', () => {});
-      await closeSerial(port);
-    }
+    if (port) await closeWithListeners(port, this.portListeners);
     await this.loop;
     this.loop = undefined;
   }
 
-  private detach(port: SerialPort): void {
-    port.off('data', this.onData);
-    port.off('close', this.onClose);
-    port.off('error', this.onError);
+  /** Created once so that the very functions attached are the ones detached. */
+  private get portListeners(): SerialListeners {
+    return (this.attached ??= { onData: this.onData, onClose: this.onClose, onError: this.onError });
   }
 
   private fail(err: Error): void {

@@ -75,3 +75,41 @@ export function unpluggedError(what: string, path: string, cause?: Error | null)
   const detail = cause?.message ? `: ${cause.message}` : '';
   return new DeviceError('E_DEVICE_UNPLUGGED', path, `${what} ${path}: serial port disconnected${detail}`, { cause });
 }
+
+/** The listeners a line-protocol driver keeps on its port. */
+export interface SerialListeners {
+  onData: (chunk: Buffer) => void;
+  onClose: (err: Error | null) => void;
+  onError: (err: Error) => void;
+}
+
+/**
+ * Creates and opens a port with `l` attached before the first byte. If the open fails, they are detached again and
+ * the DeviceError is thrown, so a retry starts clean.
+ */
+export async function openWithListeners(opts: SerialOptions, l: SerialListeners): Promise<SerialPort> {
+  const port = createSerial(opts);
+  port.on('data', l.onData);
+  port.on('close', l.onClose);
+  port.on('error', l.onError);
+  try {
+    await openSerial(port, opts.what);
+  } catch (err) {
+    detachListeners(port, l);
+    throw err;
+  }
+  return port;
+}
+
+export function detachListeners(port: SerialPort, l: SerialListeners): void {
+  port.off('data', l.onData);
+  port.off('close', l.onClose);
+  port.off('error', l.onError);
+}
+
+/** Detaches `l` and closes the port; an error while closing must not become an unhandled 'error' event. */
+export async function closeWithListeners(port: SerialPort, l: SerialListeners): Promise<void> {
+  detachListeners(port, l);
+  port.on('error', () => {});
+  await closeSerial(port);
+}
