@@ -15,7 +15,7 @@ import type { AnyMessage, Kind, MessageOf } from '../protocol/index.js';
  *   source        tags nuclide          fields estimate_id, lat, lon, height_m, cps_at_1m, activity_Bq,
  *                                            doseRate_uSv_h_at_1m, ci95_m, ambiguous, idx
  *   xray          tags decision         fields scan_id, latency_ms, n_detections, top_score, top_class, reasons
- *   camera_event  tags camera, type     fields event_id, track_ids, confidence, x, y, w, h
+ *   camera_event  tags camera, type     fields event_id, track_ids, confidence, x, y, w, h, zone, duration_s
  *   cmd_ack       tags cmd              fields cmd_id, ok, reason
  *   calib_spectrum tags detector        fields cmd_id, live_s, total_counts, progress (the counts stay out)
  *
@@ -214,6 +214,8 @@ export function toLines(s: Stamped): string[] {
         .num('y', e.bbox[1])
         .num('w', e.bbox[2])
         .num('h', e.bbox[3])
+        .str('zone', e.zone)
+        .num('duration_s', e.duration_s)
         .end(t, out);
       break;
     }

@@ -58,3 +58,13 @@ t.test('timestamps carry the seq below the millisecond', async (t) => {
   t.equal(pointTime(1_700_000_000_123, 1_000_042), '1700000000123000042');
   t.equal(pointTime(1_700_000_000_123.9, 0), '1700000000123000000');
 });
+
+t.test('camera events carry their zone and duration when they have them', async (t) => {
+  const base = makeMessage('event', { node: 'cam-01', seq: 7 });
+  const withZone = makeMessage('event', { node: 'cam-01', seq: 8 }, { type: 'dwell', zone: 'exit door', duration_s: 42.5 });
+  const [line] = toLines({ kind: 'event', msg: withZone, time_ms: 1_700_000_000_000, tsSrc: 'edge' });
+  t.match(line, /zone="exit door"/);
+  t.match(line, /duration_s=42\.5/);
+  const [plain] = toLines({ kind: 'event', msg: base, time_ms: 1_700_000_000_000, tsSrc: 'edge' });
+  t.notMatch(plain, /zone=|duration_s=/, 'absent fields are left out');
+});
