@@ -1,6 +1,7 @@
 // Camera ingest through the real GStreamer child process: every frame of a file once, live drops, dead streams,
 // corrupt files, resolution changes and a crashing worker, each logged and retried while the caller keeps running.
 import t from 'tap';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -106,7 +107,8 @@ t.test('a file cut off mid-stream: the frames before the cut arrive, then the ca
   const bytes = readFileSync(file);
   // Half the file, and garbage where the rest should be.
   writeFileSync(cut, Buffer.concat([bytes.subarray(0, bytes.length >> 1), Buffer.alloc(20_000, 0x5a)]));
-  const src = new CameraSource({ id: 'cut', uri: `file://${cut}`, log: silentLogger, backoff_ms: { first: 100, max: 200 } });
+  // A demuxer may hang on the garbage instead of ending: the stall watchdog (owed frames, none coming) restarts it.
+  const src = new CameraSource({ id: 'cut', uri: `file://${cut}`, log: silentLogger, backoff_ms: { first: 100, max: 200 }, stall_ms: 3000 });
   const c = collect(src);
   await src.start();
   const ok = await until(() => src.state().state === 'ended' || src.state().reconnects >= 1, 20_000);
@@ -115,6 +117,18 @@ t.test('a file cut off mid-stream: the frames before the cut arrive, then the ca
   t.ok(ok, `ended or retried (${st.state}, ${st.reconnects} reconnects, ${st.lastError ?? 'no error'})`);
   t.ok(c.frames.length >= 10 && c.frames.length <= 40, `${c.frames.length} frames from the intact part`);
   t.ok(c.frames.every((f) => f.data.length === 320 * 240 * 3), 'each of them whole');
+});
+
+t.test('a file source that hangs without a frame or an end (a FIFO nobody writes) is restarted by the stall watchdog', async (t) => {
+  const fifo = join(dir, 'hang.avi');
+  execFileSync('mkfifo', [fifo]);
+  const src = new CameraSource({ id: 'hang', uri: `file://${fifo}`, log: silentLogger, backoff_ms: { first: 100, max: 200 }, stall_ms: 1500 });
+  await src.start();
+  const ok = await until(() => src.state().reconnects >= 1, 15_000);
+  const st = src.state();
+  await src.stop();
+  t.ok(ok, `restarted (${st.state}, ${st.reconnects} reconnects, ${st.lastError ?? 'no error'})`);
+  t.match(st.lastError ?? '', /no frame for 1500 ms/, 'the reason names the stall');
 });
 
 t.test('a bad pipeline description fails at once and is not retried', async (t) => {

@@ -103,6 +103,8 @@ export class CameraSource extends EventEmitter<Events> {
   private retry: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
   private lastMsg = 0;
+  /** Frames the child may still send us (credits granted minus frames received): a file that owes one and sends nothing has hung. */
+  private owed = 0;
   private fps = 0;
   private t0_s: number | undefined;
   private exitWait: Promise<void> | undefined;
@@ -136,6 +138,7 @@ export class CameraSource extends EventEmitter<Events> {
 
   /** The node has processed a frame and takes the next. */
   ready(n = 1): void {
+    this.owed += n;
     this.sendChild({ type: 'credit', n });
   }
 
@@ -236,6 +239,7 @@ export class CameraSource extends EventEmitter<Events> {
           }
           // A stream that delivers frames is healthy again: the next failure starts the backoff from the beginning.
           this.attempt = 0;
+          this.owed = Math.max(0, this.owed - 1);
           this.st.frames++;
           this.st.dropped += m.dropped;
           const fps = m.fps || this.fps;
@@ -271,12 +275,15 @@ export class CameraSource extends EventEmitter<Events> {
     child.send({ type: 'start', camera: this.o.id, pipeline: this.desc.pipeline, live: this.desc.live } satisfies ToWorker);
     // Two frames in flight: one being processed, one decoded and waiting.
     child.send({ type: 'credit', n: 2 } satisfies ToWorker);
+    this.owed = 2;
     this.lastMsg = Date.now();
     const stall = this.o.stall_ms ?? 15_000;
     clearInterval(this.stallTimer);
     this.stallTimer = setInterval(() => {
-      // Only a playing live stream is expected to talk; a file waits for our credits, and we may be the slow one.
-      if (this.desc.live && this.st.state === 'playing' && Date.now() - this.lastMsg > stall) {
+      // A live stream is expected to talk; a file only while it owes us a frame (it waits for our credits, and we
+      // may be the slow one). A demuxer stuck on a damaged file sends neither frames nor end of stream.
+      const expected = this.desc.live ? this.st.state === 'playing' : (this.st.state === 'playing' || this.st.state === 'starting') && this.owed > 0;
+      if (expected && Date.now() - this.lastMsg > stall) {
         reported = `no frame for ${stall} ms`;
         this.o.log.warn({ camera: this.o.id }, 'camera stalled: restarting its worker');
         child.kill('SIGKILL');
