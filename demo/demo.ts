@@ -1,17 +1,29 @@
 // npm start: the whole chain on embedded defaults — in-process broker, four simulated edge boxes, the aggregator.
 //
+// The vehicle and the X-ray box run their real chains against simulators that speak the instruments' own files:
+// an N42 drive past a Cs-137 source (n42-simulator -> n42-folder -> radiation + localize) and synthetic TIP scans
+// dropped into a scanner folder (xray-folder -> xray with the shipped ATR model), and where GStreamer's Node
+// bindings load, a generated arrival-hall video through the camera pipeline. The handheld (whose guidance needs a
+// walk) stays on the synthetic pipeline, and so does the camera where the bindings do not load.
+//
 // Nothing needs installing beyond `npm ci`: the broker is aedes (MQTT 3.1.1) in this process, and with no
 // InfluxDB configured the aggregator writes InfluxDB line protocol to a file that `influx -import` reads.
-// Set INFLUX_URL (and INFLUX_DB) to fill a real InfluxDB for Grafana instead; MQTT_URL to use a real broker.
+// Set INFLUX_URL (and INFLUX_DB) to fill a real InfluxDB for Grafana instead; MQTT_URL to use a real broker;
+// DEMO_SECONDS for the run time and DEMO_SPEEDUP for the vehicle's simulated drive.
 import { createServer, type Server, type Socket } from 'node:net';
-import { mkdirSync, mkdtempSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { Aedes } from 'aedes';
 import { Aggregator } from '../cloud/aggregator.js';
 import { parseAggregatorConfig } from '../cloud/config.js';
 import { parseEdgeConfig } from '../edge/runtime/config.js';
 import { EdgeRuntime } from '../edge/runtime/runtime.js';
+import { hallScenario } from '../edge/vision/scene.js';
+import { writeSceneVideo } from '../edge/vision/video.js';
+import { observe, type Seen } from './observer.js';
+import { prepareScans } from './scans.js';
 
 // The demo prints its own progress; runtime logs only when something is wrong (LOG_LEVEL=info shows them all).
 process.env.LOG_LEVEL ??= 'warn';
@@ -20,21 +32,112 @@ const SECONDS = Number(process.env.DEMO_SECONDS ?? 20);
 const OUTAGE_AT = Math.round(SECONDS * 0.35);
 const OUTAGE_S = Math.max(2, Math.round(SECONDS * 0.2));
 const out = (s: string) => process.stdout.write(s);
+// The repository root (models/, node_modules/) from source (demo/) or from the build (dist/demo/).
+const ROOT = [resolve(import.meta.dirname, '..'), resolve(import.meta.dirname, '..', '..')].find((d) => existsSync(join(d, 'models'))) ?? resolve(import.meta.dirname, '..');
+// Simulated seconds per wall second of the drive: one pass (36 s of data) every ~4.5 s, so even a short run sees the source.
+const SPEEDUP = Number(process.env.DEMO_SPEEDUP ?? 8);
+const SCANS = 6;
 
 interface NodeDef {
   node: string;
   role: 'vehicle' | 'handheld' | 'xray' | 'camera';
-  kinds: string[];
-  rate_hz: number;
-  alarmEvery?: number;
+  /** What the node runs, as printed in the header. */
+  what: string;
+  devices?: unknown[];
+  pipelines: unknown[];
 }
 
-const NODES: NodeDef[] = [
-  { node: 'veh-01', role: 'vehicle', kinds: ['rad', 'rad', 'rad', 'source'], rate_hz: 10, alarmEvery: 40 },
-  { node: 'hh-01', role: 'handheld', kinds: ['rad'], rate_hz: 2, alarmEvery: 25 },
-  { node: 'xr-01', role: 'xray', kinds: ['xray'], rate_hz: 2 },
-  { node: 'cam-01', role: 'camera', kinds: ['event'], rate_hz: 1 },
-];
+const synthetic = (seed: number, kinds: string[], rate_hz: number, alarmEvery: number, detectors: number) => ({
+  name: 'sim',
+  type: 'synthetic',
+  options: { rate_hz, kinds, seed, alarmEvery, detectors },
+});
+
+/**
+ * cam-01 runs the camera pipeline only where the optional GStreamer bindings load (tried in a child, so the native
+ * library stays out of this process) and the hall video can be encoded; otherwise the reason, and synthetic events.
+ */
+async function prepareCamera(work: string): Promise<{ video: string; scenario: ReturnType<typeof hallScenario> } | { why: string }> {
+  const probe = spawnSync(process.execPath, ['-e', "require('gstreamer-superficial')"], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+  if (probe.status !== 0) return { why: `gstreamer-superficial does not load: ${(probe.stderr || probe.error?.message || 'no reason').trim().split('\n').find((l) => /Error/.test(l)) ?? 'exit ' + String(probe.status)}` };
+  const scenario = hallScenario({ width: 320, height: 240 });
+  const video = join(work, 'hall.avi');
+  try {
+    await writeSceneVideo({ scenario, file: video, truthFile: false });
+  } catch (e) {
+    return { why: `the hall video could not be encoded: ${(e as Error).message}` };
+  }
+  return { video, scenario };
+}
+
+function nodes(work: string, cam: Awaited<ReturnType<typeof prepareCamera>>): NodeDef[] {
+  const spool = join(work, 'veh-01-spectra');
+  const detectors = [
+    { id: 'low', model: 'NaI-2x4x16', offset: { x_m: 0, y_m: 1, z_m: 0.5 } },
+    { id: 'mid', model: 'NaI-2x4x16', offset: { x_m: 0, y_m: -1, z_m: 1.5 } },
+    { id: 'high', model: 'NaI-2x2', offset: { x_m: 0, y_m: 0, z_m: 2.8 } },
+  ];
+  const ids = detectors.map(({ id, model }) => ({ id, model }));
+  return [
+    {
+      node: 'veh-01',
+      role: 'vehicle',
+      what: `N42 drive past 100 MBq Cs-137 at ${SPEEDUP}x -> radiation (fit + classifier) + localize`,
+      devices: [
+        {
+          name: 'sim',
+          type: 'n42-simulator',
+          options: {
+            dir: spool,
+            dt_s: 0.5,
+            speedup: SPEEDUP,
+            repeat: true,
+            seed: 11,
+            sources: [{ nuclide: 'Cs137', activity_Bq: 1e8, position: { x_m: 0, y_m: 0, z_m: 1 } }],
+            detectors,
+            // 120 m of background, the source 4 m beside the lane, 60 m after it; then the next pass (the jump back to
+            // the start of the lane is logged by the localizer as a GPS jump and skipped).
+            trajectory: { kind: 'straight', speed_m_s: 5, offset_m: 4, from_m: -120, to_m: 60 },
+          },
+        },
+        { name: 'spectrometers', type: 'n42-folder', options: { dir: spool } },
+      ],
+      pipelines: [
+        { name: 'rad', type: 'radiation', options: { detectors: ids, interval_s: 1, identifyMethod: 'both' } },
+        { name: 'loc', type: 'localize', options: { detectors: ids, nuclide: 'Cs137', minEmit_s: 3 } },
+      ],
+    },
+    { node: 'hh-01', role: 'handheld', what: 'synthetic rad summaries and alarms', pipelines: [synthetic(1001, ['rad'], 2, 25, 1)] },
+    {
+      node: 'xr-01',
+      role: 'xray',
+      what: `${SCANS} synthetic TIP scans dropped into the scanner folder -> xray (shipped ATR model)`,
+      devices: [{ name: 'scanner', type: 'xray-folder', options: { dir: join(work, 'xr-01-drop'), rescan_ms: 200, pairTimeout_ms: 5000 } }],
+      pipelines: [{ name: 'xray', type: 'xray', options: { stages: [{ name: 'threats', card: join(ROOT, 'models', 'xray-atr', 'model-card.json') }], logDir: join(work, 'xr-01-decisions') } }],
+    },
+    'video' in cam
+      ? {
+          node: 'cam-01',
+          role: 'camera',
+          what: `generated ${cam.scenario.width}x${cam.scenario.height} arrival-hall video (a left bag, a bag switch, companions, a dwell) -> camera pipeline`,
+          pipelines: [
+            {
+              name: 'hall',
+              type: 'camera',
+              options: {
+                cameras: [{ id: 'hall-1', uri: `file://${cam.video}` }],
+                zones: cam.scenario.zones.map((z) => ({ ...z, camera: 'hall-1' })),
+                flagged: { zones: ['desk'] },
+                thresholds: cam.scenario.thresholds,
+                stillsDir: join(work, 'cam-01-stills'),
+                model: join(ROOT, 'models', 'camera-detector', 'model-card.json'),
+              },
+            },
+          ],
+        }
+      : { node: 'cam-01', role: 'camera', what: `synthetic events (${cam.why})`, pipelines: [synthetic(1003, ['event'], 1, 0, 1)] },
+  ];
+}
 
 async function startBroker(): Promise<{ url: string; cut(): void; restore(): Promise<void>; close(): Promise<void> }> {
   const broker = await Aedes.createBroker();
@@ -80,7 +183,11 @@ async function main(): Promise<void> {
   const mqttUrl = external ?? broker!.url;
   const influxUrl = process.env.INFLUX_URL || undefined;
 
+  // 256 px at 0.25 cm is what the shipped ATR model was trained on (its card); seed 7 gives clean bags and planted threats.
+  const [scans, cam] = await Promise.all([prepareScans({ work, drop: join(work, 'xr-01-drop'), count: SCANS, size: 256, seed: 7 }), prepareCamera(work)]);
+  const NODES = nodes(work, cam);
   out(`customs demo: ${NODES.length} simulated edge boxes -> MQTT ${external ? mqttUrl : `(in-process aedes ${mqttUrl})`} -> aggregator -> ${influxUrl ? `InfluxDB ${influxUrl}` : `line protocol ${lineFile}`}\n`);
+  for (const d of NODES) out(`  ${d.node.padEnd(7)} ${d.what}\n`);
   out(`running ${SECONDS} s; the broker link is cut at ${OUTAGE_AT} s for ${OUTAGE_S} s to show the durable outbox catching up\n\n`);
 
   const agg = new Aggregator({
@@ -92,9 +199,10 @@ async function main(): Promise<void> {
     }),
   });
   await agg.start();
+  const observer = await observe(mqttUrl, 'port-a', external ? 5 : 4);
 
   const runtimes = NODES.map(
-    (d, i) =>
+    (d) =>
       new EdgeRuntime({
         config: parseEdgeConfig(`demo:${d.node}`, {
           node: d.node,
@@ -104,13 +212,8 @@ async function main(): Promise<void> {
           outbox: { dir: join(work, d.node), fsync: 'always', backlogRate_per_s: 50 },
           clock: { trust: 'assume' },
           health: { heartbeat_s: 2 },
-          pipelines: [
-            {
-              name: 'sim',
-              type: 'synthetic',
-              options: { rate_hz: d.rate_hz, kinds: [...new Set(d.kinds)], seed: 1000 + i, alarmEvery: d.alarmEvery ?? 0, detectors: d.role === 'vehicle' ? 8 : 1 },
-            },
-          ],
+          devices: d.devices ?? [],
+          pipelines: d.pipelines,
         }),
       }),
   );
@@ -118,8 +221,12 @@ async function main(): Promise<void> {
 
   const t0 = Date.now();
   let cut = false;
+  // The scans arrive spread over the run (the last ones while the link may be down: they wait in the outbox).
+  const scanEvery = Math.max(1, Math.floor((SECONDS - 2) / SCANS));
+  let dropped = 0;
   for (let s = 1; s <= SECONDS; s++) {
     await new Promise((r) => setTimeout(r, 1000 - ((Date.now() - t0) % 1000)));
+    if ((s - 1) % scanEvery === 0 && dropped < SCANS) await scans.drop(dropped++);
     if (broker && s === OUTAGE_AT) {
       broker.cut();
       cut = true;
@@ -142,12 +249,18 @@ async function main(): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (runtimes.some((rt) => rt.stats().outbox.depth > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   for (const rt of runtimes) await rt.stop();
+  // The observer's persistent session catches up on what the broker held for it after the outage.
+  await new Promise((r) => setTimeout(r, 500));
+  await observer.stop();
+  // The hall video is tens of MB; the rest of the scratch folder (outboxes, decision log) is small and kept.
+  if ('video' in cam) rmSync(cam.video, { force: true });
   await agg.flush();
   const st = agg.stats();
   const emitted = runtimes.reduce((n, rt) => n + rt.stats().seq, 0);
   await agg.stop();
   await broker?.close();
 
+  printFindings(observer.seen, scans.threats, 'video' in cam);
   out('\nsummary\n');
   out(`  summaries emitted by the edge boxes   ${emitted}\n`);
   out(`  accepted by the aggregator            ${st.accepted} (status messages included)\n`);
@@ -156,7 +269,8 @@ async function main(): Promise<void> {
   out(`  open sequence gaps                    ${st.gaps}\n`);
   out(`  points written                        ${st.pointsWritten}\n`);
   if (!influxUrl && existsSync(lineFile)) {
-    const stored = storedPerNode(lineFile);
+    // The file grows across runs: count only the boots of this run.
+    const stored = storedPerNode(lineFile, new Set(runtimes.map((rt) => rt.boot)));
     out(`  line protocol file                    ${lineFile}\n`);
     out(`  import it with: influx -import -path=${lineFile} -precision=ns\n\n`);
     out('  node     emitted  in the file  lost  doubled\n');
@@ -169,8 +283,38 @@ async function main(): Promise<void> {
   }
 }
 
-/** Distinct summaries (node, boot, seq) per node in the line file, and how many summary rows there are. */
-function storedPerNode(file: string): Map<string, { distinct: number; rows: number }> {
+/** What the boxes found, beyond the counters: the vehicle's alarms and source estimate, the X-ray decisions. */
+function printFindings(seen: Seen, threats: Map<string, string[]>, cameraEvents: boolean): void {
+  out('\nwhat the boxes found\n');
+  for (const a of seen.alarms) {
+    const nucl = a.nuclides.map((n) => `${n.nuclide} (${n.category}, ${n.confidence.toFixed(2)})`).join(', ') || 'none identified';
+    const cls = a.classifier?.length ? `; classifier ${a.classifier.map((n) => `${n.nuclide} ${n.confidence.toFixed(2)}`).join(', ')}` : '';
+    out(`  ${a.node} alarm ${a.alarmId}: ${nucl}${cls}; ${Math.round(a.gross_cps)} cps\n`);
+  }
+  // The latest estimate of each episode: earlier ones are the same source, refined.
+  const latest = new Map<string, Seen['sources'][number]>();
+  for (const s of seen.sources) latest.set(s.estimateId, s);
+  for (const e of latest.values()) {
+    for (const s of e.sources) {
+      const act = s.activity_Bq !== undefined ? `, ${(s.activity_Bq / 1e6).toFixed(0)} MBq` : '';
+      const ci = s.ci95_m !== undefined ? `ci95 ${s.ci95_m.toFixed(1)} m` : 'ci95 unbounded';
+      out(`  ${e.node} source ${s.nuclide ?? '?'} at ${s.lat.toFixed(6)}, ${s.lon.toFixed(6)}, ${s.height_m.toFixed(1)} m; ${ci}${act}${s.ambiguous ? ' (mirror-ambiguous)' : ''} [${e.estimateId}]\n`);
+    }
+  }
+  for (const x of seen.xray) {
+    const planted = threats.get(x.scanId);
+    const truth = planted === undefined ? '' : ` (planted: ${planted.length ? planted.join(', ') : 'none'})`;
+    out(`  ${x.node} scan ${x.scanId} ${x.decision}: ${x.reasons.join('; ') || 'no reason given'}${truth}\n`);
+  }
+  // Synthetic camera events are a counter filler, not findings.
+  for (const e of cameraEvents ? seen.events : []) {
+    out(`  ${e.node} ${e.camera} ${e.type}${e.zone ? ` in ${e.zone}` : ''}: tracks ${e.trackIds.join(', ')}${e.duration_s !== undefined ? `, ${e.duration_s.toFixed(0)} s` : ''}\n`);
+  }
+  if (!seen.alarms.length && !seen.sources.length && !seen.xray.length) out('  (nothing yet: run longer)\n');
+}
+
+/** Distinct summaries (node, boot, seq) per node in the line file, and how many summary rows there are, for the given boots. */
+function storedPerNode(file: string, boots: Set<string>): Map<string, { distinct: number; rows: number }> {
   const seen = new Map<string, Set<string>>();
   const rows = new Map<string, number>();
   for (const l of readFileSync(file, 'utf8').split('\n')) {
@@ -179,7 +323,7 @@ function storedPerNode(file: string): Map<string, { distinct: number; rows: numb
     const node = /,node=([^, ]+)/.exec(l)?.[1];
     const seq = /[ ,]seq=(\d+)i/.exec(l)?.[1];
     const boot = /[ ,]boot="([^"]+)"/.exec(l)?.[1];
-    if (!node || seq === undefined || !boot) continue;
+    if (!node || seq === undefined || !boot || !boots.has(boot)) continue;
     if (l.startsWith('source,') && !/[ ,]idx=0i/.test(l)) continue;
     let set = seen.get(node);
     if (!set) seen.set(node, (set = new Set()));
