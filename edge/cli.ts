@@ -15,9 +15,10 @@ const program = new Command();
 program
   .name('customs-edge')
   .description(
-    'Runtime of a customs inspection edge box (radiation vehicle, handheld, X-ray or camera node).\n' +
-      'It runs the configured device drivers and analysis pipelines, keeps every summary in a durable\n' +
-      'on-disk outbox and publishes it over MQTT v5 to the cloud aggregator; it works offline and catches up later.',
+    'Runtime of a customs inspection edge box (radiation vehicle, handheld, X-ray or camera node).\n\n' +
+      'It runs the configured device drivers and analysis pipelines, keeps every summary in a durable ' +
+      'on-disk outbox and publishes it over MQTT v5 to the cloud aggregator; it works offline and catches up later. ' +
+      'The rad, xray and camera commands work on files without a running node.',
   )
   .version(packageVersion());
 
