@@ -563,7 +563,16 @@ const solveQueue = (() => {
       }
       if (r.done) return finish(r.value.lnA);
       const lnA = r.value;
-      setImmediate(() => stepOnce(Math.log(sprtHazard({ ...job.params, lnA }))));
+      setImmediate(() => {
+        let h: number;
+        try {
+          h = Math.log(sprtHazard({ ...job.params, lnA }));
+        } catch {
+          // Out of the chain's domain: as if no threshold could be solved (an exception here would be uncaught).
+          return finish(Number.POSITIVE_INFINITY);
+        }
+        stepOnce(h);
+      });
     };
     stepOnce();
   };
