@@ -12,12 +12,12 @@ import { SerialPort } from 'serialport';
 import { CustomsError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { DETECTORS } from '../../edge/radiation/dose.js';
-import { type Trajectory, loop, straightPass } from '../../edge/radiation/sim/drive.js';
+import type { Trajectory } from '../../edge/radiation/sim/drive.js';
 import { type Scene, type SimDetector, detectorPosition, expectedRates, mulberry32, simulateStep } from '../../edge/radiation/sim/scene.js';
 import type { Component, ComponentContext, ComponentSpec } from '../../edge/runtime/component.js';
-import { numberEnum, optionError, parseDeviceOptions, stringEnum } from '../options.js';
+import { numberEnum, parseDeviceOptions, stringEnum } from '../options.js';
 import { SocatPty } from '../serial/pty.js';
-import { N42SimulatorOptionsSchema } from './n42-simulator.js';
+import { N42SimulatorOptionsSchema, trajectoryOption } from './n42-simulator.js';
 import {
   ACK,
   DEVICE_TYPES,
@@ -413,16 +413,7 @@ export type Dp5SimulatorConfig = Static<typeof Dp5SimulatorOptionsSchema>;
 /** Factory for the component registry: a `devices[]` entry of type dp5-simulator (list it before the dp5 driver). */
 export function createDp5Simulator(spec: ComponentSpec): Dp5Simulator {
   const o = parseDeviceOptions(Dp5SimulatorOptionsSchema, spec);
-  const t = o.trajectory;
-  let trajectory: Trajectory;
-  if (t.kind === 'straight') {
-    if (t.offset_m === undefined) throw optionError(spec, 'trajectory/offset_m', 'required for a straight trajectory');
-    trajectory = straightPass({ speed_m_s: t.speed_m_s, offset_m: t.offset_m, from_m: t.from_m, to_m: t.to_m, axis: t.axis });
-  } else {
-    if (t.center === undefined) throw optionError(spec, 'trajectory/center', 'required for a loop trajectory');
-    if (t.radius_m === undefined) throw optionError(spec, 'trajectory/radius_m', 'required for a loop trajectory');
-    trajectory = loop({ center: t.center, radius_m: t.radius_m, speed_m_s: t.speed_m_s });
-  }
+  const trajectory = trajectoryOption(spec, o.trajectory);
   const temp = o.temperature;
   return new Dp5Simulator(spec.name, {
     pty: { dir: o.dir, hostName: o.hostName, deviceName: `${o.hostName}-device` },

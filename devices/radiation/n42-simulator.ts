@@ -254,19 +254,21 @@ export const N42SimulatorOptionsSchema = Type.Object(
 );
 export type N42SimulatorConfig = Static<typeof N42SimulatorOptionsSchema>;
 
+/** The trajectory a simulator's options describe (shared by the N42 and DP5 simulators); errors name the field. */
+export function trajectoryOption(spec: ComponentSpec, t: N42SimulatorConfig['trajectory']): Trajectory {
+  if (t.kind === 'straight') {
+    if (t.offset_m === undefined) throw optionError(spec, 'trajectory/offset_m', 'required for a straight trajectory');
+    return straightPass({ speed_m_s: t.speed_m_s, offset_m: t.offset_m, from_m: t.from_m, to_m: t.to_m, axis: t.axis });
+  }
+  if (t.center === undefined) throw optionError(spec, 'trajectory/center', 'required for a loop trajectory');
+  if (t.radius_m === undefined) throw optionError(spec, 'trajectory/radius_m', 'required for a loop trajectory');
+  return loop({ center: t.center, radius_m: t.radius_m, speed_m_s: t.speed_m_s });
+}
+
 /** Factory for the component registry: a `devices[]` entry of type n42-simulator. */
 export function createN42Simulator(spec: ComponentSpec): N42Simulator {
   const o = parseDeviceOptions(N42SimulatorOptionsSchema, spec);
-  const t = o.trajectory;
-  let trajectory: Trajectory;
-  if (t.kind === 'straight') {
-    if (t.offset_m === undefined) throw optionError(spec, 'trajectory/offset_m', 'required for a straight trajectory');
-    trajectory = straightPass({ speed_m_s: t.speed_m_s, offset_m: t.offset_m, from_m: t.from_m, to_m: t.to_m, axis: t.axis });
-  } else {
-    if (t.center === undefined) throw optionError(spec, 'trajectory/center', 'required for a loop trajectory');
-    if (t.radius_m === undefined) throw optionError(spec, 'trajectory/radius_m', 'required for a loop trajectory');
-    trajectory = loop({ center: t.center, radius_m: t.radius_m, speed_m_s: t.speed_m_s });
-  }
+  const trajectory = trajectoryOption(spec, o.trajectory);
   const ids = new Set<string>();
   o.detectors.forEach((d, i) => {
     if (ids.has(d.id)) throw optionError(spec, `detectors/${i}/id`, `"${d.id}" is used by another detector`);
