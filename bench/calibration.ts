@@ -1,13 +1,13 @@
 // Calibration figures: energy-fit accuracy on simulated check sources, fit time, signing and verification time.
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { channelOf, energyOf } from '../edge/radiation/calibration.js';
-import { readRadFile } from '../edge/radiation/formats/index.js';
-import type { EnergyCalibration } from '../edge/radiation/spectrum.js';
+import { channelOf, energyOf } from '../analysis/radiation/calibration.js';
+import { readRadFile } from '../devices/radiation/files.js';
+import type { EnergyCalibration } from '../analysis/radiation/spectrum.js';
 import { generateSigningKey } from '../protocol/index.js';
-import { calibrateEnergy, energyCalibrationOf } from '../calibration/energy.js';
-import { simulateCheckSource } from '../calibration/simulate.js';
-import { newRecord, signRecord, verifyRecord } from '../calibration/record.js';
+import { calibrateEnergy, energyCalibrationOf } from '../analysis/radiation/calibrate/energy.js';
+import { simulateCheckSource } from '../analysis/radiation/calibrate/simulate.js';
+import { newRecord, signRecord, verifyRecord } from '../protocol/calibration-record.js';
 
 const TRUTHS: { name: string; cal: EnergyCalibration; deviationPairs?: boolean }[] = [
   { name: 'linear', cal: { coefficients: [5, 3.1] } },

@@ -5,9 +5,9 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../common/log.js';
 import { CameraSource, type Frame } from '../devices/camera/source.js';
-import { OnnxDetector } from '../edge/detect/detector.js';
+import { OnnxDetector } from '../edge/inference/detector.js';
 import { CameraAnalyzer } from '../edge/vision/analyzer.js';
-import { hallScenario } from '../edge/vision/scene.js';
+import { hallScenario } from '../analysis/vision/scene.js';
 import { writeSceneVideo } from '../edge/vision/video.js';
 import { tmpdir } from 'node:os';
 

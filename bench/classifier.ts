@@ -10,9 +10,9 @@
 //   npx tsx bench/classifier.ts [--quick]
 
 import { pathToFileURL } from 'node:url';
-import { type Classification, NuclideClassifier } from '../edge/radiation/classifier.js';
-import { DETECTORS } from '../edge/radiation/dose.js';
-import { NuclideIdentifier } from '../edge/radiation/identify.js';
+import { type Classification, NuclideClassifier } from '../edge/inference/nuclide-classifier.js';
+import { DETECTORS } from '../analysis/radiation/dose.js';
+import { NuclideIdentifier } from '../analysis/radiation/identify.js';
 import { GRID, type LabelledSpectrum, evaluationSet } from '../models/nuclide-classifier/simulate.js';
 
 export interface MethodScore {

@@ -7,16 +7,16 @@
 // ignores the baud rate, so this is the software's share of the latency, not the wire's (a 1024-channel reply
 // takes 136 ms on the wire at 230400 baud, 273 ms at 115200).
 
-import { DETECTORS } from '../edge/radiation/dose.js';
-import { straightPass } from '../edge/radiation/sim/drive.js';
-import type { ComponentContext } from '../edge/runtime/component.js';
+import { DETECTORS } from '../analysis/radiation/dose.js';
+import { straightPass } from '../analysis/radiation/sim/drive.js';
+import type { ComponentContext } from '../contract/component.js';
 import { SystemClock } from '../edge/runtime/clock.js';
 import { EventEmitter } from 'node:events';
 import { silentLogger } from '../common/log.js';
 import { createDp5 } from '../devices/radiation/dp5.js';
 import { Dp5Decoder, encodeSpectrumResponse, encodeStatus } from '../devices/radiation/dp5-protocol.js';
 import { Dp5Simulator } from '../devices/radiation/dp5-simulator.js';
-import { mulberry32 } from '../edge/radiation/sim/scene.js';
+import { mulberry32 } from '../analysis/radiation/sim/scene.js';
 
 function codec(channels: number, n: number, report: (name: string, value: string) => void): void {
   const rng = mulberry32(channels);

@@ -4,14 +4,14 @@
 // 401 nodes); a handheld walk of N one-second ROI measurements round an 8 m square about a 800 cps-at-1-m source
 // (as test/radiation-guidance.test.ts); a 1000 × 700 map of a 600-point loop with one source and contours.
 import { createPrivateKey } from 'node:crypto';
-import { mu_cm } from '../edge/radiation/attenuation.js';
-import { pointSourceDoseRate_uSv_h } from '../edge/radiation/dose.js';
-import { contoursGeoJson, contoursLocal, createDoseField, pathExposure } from '../edge/radiation/dosefield.js';
-import { refineWithHandheld } from '../edge/radiation/guidance.js';
-import { toGeo } from '../edge/radiation/localize/geo.js';
-import type { LocMeasurement, SourceEstimate } from '../edge/radiation/localize/types.js';
+import { mu_cm } from '../analysis/radiation/attenuation.js';
+import { pointSourceDoseRate_uSv_h } from '../analysis/radiation/dose.js';
+import { contoursGeoJson, contoursLocal, createDoseField, pathExposure } from '../analysis/radiation/dosefield.js';
+import { refineWithHandheld } from '../analysis/radiation/guidance.js';
+import { toGeo } from '../analysis/radiation/localize/geo.js';
+import type { LocMeasurement, SourceEstimate } from '../analysis/radiation/localize/types.js';
 import { renderDriveMap, type PathPoint } from '../edge/radiation/map.js';
-import { mulberry32, poisson } from '../edge/radiation/sim/scene.js';
+import { mulberry32, poisson } from '../analysis/radiation/sim/scene.js';
 import { generateSigningKey, signPayload, verifyEnvelope } from '../protocol/index.js';
 
 const origin = { lat: 53.54, lon: 9.98 };

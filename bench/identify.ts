@@ -9,11 +9,11 @@
 // `minSignalToBackground` (1 %) of the background count rate are listed as out of reach and not scored: there a
 // 5,000-count spectrum holds over 500,000 background counts and no gross-count alarm would have asked for an ID.
 
-import { DETECTORS, type DetectorModel, pointSourceDoseRate_uSv_h } from '../edge/radiation/dose.js';
-import { NuclideIdentifier, type Identification } from '../edge/radiation/identify.js';
-import { getNuclide, nuclideIds } from '../edge/radiation/nuclides.js';
-import { naturalBackgroundRate } from '../edge/radiation/sim/natural.js';
-import { type Scene, type SimDetector, applyGain, expectedRates, mulberry32, poisson } from '../edge/radiation/sim/scene.js';
+import { DETECTORS, type DetectorModel, pointSourceDoseRate_uSv_h } from '../analysis/radiation/dose.js';
+import { NuclideIdentifier, type Identification } from '../analysis/radiation/identify.js';
+import { getNuclide, nuclideIds } from '../analysis/radiation/nuclides.js';
+import { naturalBackgroundRate } from '../analysis/radiation/sim/natural.js';
+import { type Scene, type SimDetector, applyGain, expectedRates, mulberry32, poisson } from '../analysis/radiation/sim/scene.js';
 import { EVAL_SHIELDS, type Shield } from '../models/nuclide-classifier/simulate.js';
 
 /** The shield cases are defined once, with the classifier's evaluation, so both methods are scored on the same cells. */

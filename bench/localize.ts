@@ -1,6 +1,6 @@
 // Bench: 3D localization speed: streaming update time per measurement over a 200 x 200 x 10 m area, and a whole 10-minute drive (batch, streaming, from N42 files).
 //
-// Drive: tenMinuteSpec (edge/radiation/localize/scenarios.ts): a vehicle with three detectors (2x2 NaI at 0.5 m,
+// Drive: tenMinuteSpec (analysis/radiation/localize/scenarios.ts): a vehicle with three detectors (2x2 NaI at 0.5 m,
 // 2x4x16 NaI log at 1.5 m, 2x2 NaI at 2.8 m) lapping a 12 x 30 m container block at 4 m/s for 10 minutes, one
 // measurement per second, 50 MBq Cs-137 3 m high in the block. One "update" = the three detector readings of one
 // second pushed into the StreamingLocalizer (grid of 5 m x 5 m x 3 layers over 200 x 200 x 10 m, warm-started
@@ -8,11 +8,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { localizeDriveFiles } from '../edge/rad-localize-cli.js';
-import { localize, StreamingLocalizer } from '../edge/radiation/localize/localize.js';
-import { buildScenario, tenMinuteSpec } from '../edge/radiation/localize/scenarios.js';
-import type { LocMeasurement } from '../edge/radiation/localize/types.js';
-import { writeDriveN42 } from '../edge/radiation/sim/drive.js';
+import { localizeDriveFiles } from '../edge/cli/rad-localize.js';
+import { localize, StreamingLocalizer } from '../analysis/radiation/localize/localize.js';
+import { buildScenario, tenMinuteSpec } from '../analysis/radiation/localize/scenarios.js';
+import type { LocMeasurement } from '../analysis/radiation/localize/types.js';
+import { writeDriveN42 } from '../devices/radiation/files.js';
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];

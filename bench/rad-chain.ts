@@ -2,11 +2,10 @@
 // in multiples of real time on one core.
 import { EventEmitter } from 'node:events';
 import { silentLogger } from '../common/log.js';
-import { createRadiation } from '../edge/pipelines/radiation.js';
-import { pendingThresholdSolves } from '../edge/radiation/alarm.js';
-import { DETECTORS } from '../edge/radiation/dose.js';
-import { mulberry32, simulateStep, type Scene, type SimDetector } from '../edge/radiation/sim/scene.js';
-import type { ComponentContext, Readings } from '../edge/runtime/component.js';
+import { createRadiation, type RadiationPipeline } from '../edge/pipelines/radiation.js';
+import { DETECTORS } from '../analysis/radiation/dose.js';
+import { mulberry32, simulateStep, type Scene, type SimDetector } from '../analysis/radiation/sim/scene.js';
+import type { ComponentContext, Readings } from '../contract/component.js';
 
 export interface ChainBench {
   detectors: number;
@@ -50,7 +49,7 @@ export async function benchRadChain(opts: { seconds?: number } = {}): Promise<Ch
     },
     bus,
   };
-  const pipeline = createRadiation({
+  const pipeline = <RadiationPipeline>createRadiation({
     name: 'rad',
     type: 'radiation',
     options: { detectors: dets.map((d) => ({ id: d.id, model: 'NaI-2x4x16' })), interval_s: 1, gainStabilisation: true },
@@ -63,11 +62,8 @@ export async function benchRadChain(opts: { seconds?: number } = {}): Promise<Ch
       bus.emit('spectrum', { detector: r.detector, counts: r.counts, liveTime_s: r.liveTime_s, realTime_s: r.realTime_s, time_ms: t0_ms + (step * 1000) / rate, calibration: { coefficients: [0, 3] } });
     }
   };
-  // Threshold solves run between event-loop turns (deferSolves): let them, as a live node's event loop does.
-  const drainSolves = async (): Promise<void> => {
-    do await new Promise((r) => setImmediate(r));
-    while (pendingThresholdSolves() > 0);
-  };
+  // Threshold solves run between event-loop turns while readings wait: let them, as a live node's event loop does.
+  const drainSolves = (): Promise<void> => pipeline.settled();
   // Warm-up (not timed): the background estimates settle and the alarm thresholds are solved once.
   const warm = 60 * rate;
   for (let s = 0; s < warm; s++) {

@@ -19,11 +19,11 @@
 //   within 25 m of the vehicle, with its exact 95 % interval. The background estimators start each pass from the
 //   true background plus a random error of their steady-state size (as if they had been running), and are then
 //   updated by the pass itself.
-import { DEFAULT_WINDOWS, binomialInterval, createAlarmMonitor, poissonRateInterval, windowChannels, type AlarmMonitor, type DetectorSample } from '../edge/radiation/alarm.js';
-import { linearCalibration } from '../edge/radiation/calibration.js';
-import { DETECTORS } from '../edge/radiation/dose.js';
-import { detectorPosition, expectedRates, mulberry32, poisson, type Scene, type SimDetector } from '../edge/radiation/sim/scene.js';
-import { straightPass, trajectoryPoses } from '../edge/radiation/sim/drive.js';
+import { DEFAULT_WINDOWS, binomialInterval, createAlarmMonitor, poissonRateInterval, windowChannels, type AlarmMonitor, type DetectorSample } from '../analysis/radiation/alarm/index.js';
+import { linearCalibration } from '../analysis/radiation/calibration.js';
+import { DETECTORS } from '../analysis/radiation/dose.js';
+import { detectorPosition, expectedRates, mulberry32, poisson, type Scene, type SimDetector } from '../analysis/radiation/sim/scene.js';
+import { straightPass, trajectoryPoses } from '../analysis/radiation/sim/drive.js';
 
 export const BENCH_DT_s = 0.1;
 const CI_Bq = 3.7e10;

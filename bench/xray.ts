@@ -11,14 +11,14 @@ import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { silentLogger } from '../common/log.js';
 import { XrayFolderDriver } from '../devices/xray/folder.js';
-import { OnnxDetector } from '../edge/detect/detector.js';
+import { OnnxDetector } from '../edge/inference/detector.js';
 import { XrayPipeline } from '../edge/pipelines/xray.js';
-import type { ComponentContext, ReadingBus } from '../edge/runtime/component.js';
+import type { ComponentContext, ReadingBus } from '../contract/component.js';
 import { defaultXrayCard } from '../edge/xray/atr.js';
 import { encodeDicos } from '../edge/xray/dicos-write.js';
 import { encodePng16, transmissionTo16 } from '../edge/xray/image-io.js';
 import { inspectScan } from '../edge/xray/inspect.js';
-import { tipScene } from '../edge/xray/tip.js';
+import { tipScene } from '../analysis/xray/tip.js';
 import { tempDir } from '../test/harness/services.js';
 
 const SIZE = 2048;

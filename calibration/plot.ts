@@ -1,7 +1,7 @@
 // Energy-calibration plot (fit and residuals) as an SVG string, turned into a PNG by sharp; no plotting library.
 import sharp from 'sharp';
-import { energyOf } from '../edge/radiation/calibration.js';
-import type { EnergyCalibration } from '../edge/radiation/spectrum.js';
+import { energyOf } from '../analysis/radiation/calibration.js';
+import type { EnergyCalibration } from '../analysis/radiation/spectrum.js';
 
 export interface PlotInput {
   title: string;

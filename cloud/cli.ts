@@ -4,6 +4,7 @@ import { Command, Option } from 'commander';
 import { stopOnSignals } from '../common/signals.js';
 import { ConfigError } from '../common/errors.js';
 import { packageVersion } from '../common/version.js';
+import { addExamples, addLogFormatOption, addVersion } from '../common/cli.js';
 import { Aggregator } from './aggregator.js';
 import { loadAggregatorConfig } from './config.js';
 
@@ -15,8 +16,19 @@ program
       'MQTT v5 (a shared subscription, so several aggregators split the load), validates and de-duplicates them, ' +
       'spools them to disk before acknowledging, and writes them in batches to InfluxDB. Bad payloads go to the ' +
       'dead-letter topic customs-dlq/v1/<id>/<reason>.',
-  )
-  .version(packageVersion());
+  );
+addVersion(program, packageVersion(), ['customs-cloud check-config aggregator.yaml', 'customs-cloud run --config aggregator.yaml', 'customs-cloud --help']);
+addLogFormatOption(program);
+
+/** One example invocation per command, shown at the end of its --help. */
+const CLOUD_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
+  run: ['customs-cloud run --config /etc/customs/aggregator.yaml', 'customs-cloud --log-format json run -c /etc/customs/aggregator.yaml   # for journald or docker logs'],
+  'check-config': ['customs-cloud check-config /etc/customs/aggregator.yaml'],
+  provision: ['customs-cloud provision veh-01 --site port-a --ca-dir /etc/customs/ca --out ./veh-01 --acl /etc/mosquitto/acl'],
+  'init-ca': ['customs-cloud init-ca --site port-a --ca-dir /etc/customs/ca --days 3650'],
+  'server-cert': ['customs-cloud server-cert --ca-dir /etc/customs/ca --out /etc/mosquitto/certs --hosts broker.port-a.example,10.0.0.5'],
+  'provision-aggregator': ['customs-cloud provision-aggregator agg-1 --ca-dir /etc/customs/ca --out ./agg-1 --acl /etc/mosquitto/acl'],
+};
 
 /** `--days`, shared by the certificate commands. */
 function daysOption(): Option {
@@ -121,6 +133,8 @@ program
     const r = await provisionService({ name: `customs-agg-${id}`, caDir: opts.caDir, outDir: opts.out, aclFile: opts.acl, days: opts.days, ...aggregatorAclTopics(id, opts.group) });
     process.stdout.write(`certificate ${r.certFile}\nkey         ${r.keyFile}\nca          ${r.caFile}\nacl entry:\n${r.aclEntry}\n`);
   });
+
+addExamples(program, CLOUD_EXAMPLES);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof ConfigError) {

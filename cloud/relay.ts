@@ -9,6 +9,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { CustomsError } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import type { EstimateCommand } from '../protocol/estimate.js';
 import { cmdTopic, ID_PATTERN, signPayload, type AnyMessage, type Kind, type SourceMsg, type StatusMsg } from '../protocol/index.js';
 
 export const RelayConfigSchema = Type.Object(
@@ -25,16 +26,7 @@ export const RelayConfigSchema = Type.Object(
 );
 export type RelayConfig = Static<typeof RelayConfigSchema>;
 
-/** What the signed envelope carries; the handheld checks `site` and `handheld` against its own identity. */
-export interface EstimateCommand {
-  cmd: 'estimate';
-  /** `<vehicle>/<estimateId>`: the handheld acks with it and ignores a repeat (retained commands come again). */
-  cmdId: string;
-  site: string;
-  handheld: string;
-  /** The vehicle's summary as the aggregator validated it (envelope included, so its ts and seq travel along). */
-  source: SourceMsg;
-}
+export type { EstimateCommand };
 
 export class RelayError extends CustomsError {}
 

@@ -4,7 +4,7 @@ import { Ajv } from 'ajv';
 import type { Static, TSchema } from '@sinclair/typebox';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError } from './errors.js';
-import { formatErrors } from '../protocol/codec.js';
+import { formatErrors } from './validation.js';
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, useDefaults: true });
 

@@ -13,20 +13,24 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { mkdirSync, mkdtempSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Aedes } from 'aedes';
 import { Aggregator } from '../cloud/aggregator.js';
 import { parseAggregatorConfig } from '../cloud/config.js';
 import { parseEdgeConfig } from '../edge/runtime/config.js';
 import { EdgeRuntime } from '../edge/runtime/runtime.js';
-import { hallScenario } from '../edge/vision/scene.js';
+import { hallScenario } from '../analysis/vision/scene.js';
 import { writeSceneVideo } from '../edge/vision/video.js';
 import { observe, type Seen } from './observer.js';
 import { prepareScans } from './scans.js';
+import { configureLogging } from '../common/log.js';
 
-// The demo prints its own progress; runtime logs only when something is wrong (LOG_LEVEL=info shows them all).
-process.env.LOG_LEVEL ??= 'warn';
+// Progress goes to stdout and the runtime's log lines to a file (DEMO_LOG, default out/demo.log; "-" for stderr), so the
+// edge boxes' warnings during the link cut never land between the progress lines a person reads.
+const OUT_DIR = resolve('out');
+const LOG_FILE = process.env.DEMO_LOG === '-' ? undefined : resolve(process.env.DEMO_LOG || join(OUT_DIR, 'demo.log'));
+configureLogging(LOG_FILE !== undefined ? { file: LOG_FILE } : {});
 
 const SECONDS = Number(process.env.DEMO_SECONDS ?? 20);
 const OUTAGE_AT = Math.round(SECONDS * 0.35);
@@ -175,9 +179,8 @@ async function startBroker(): Promise<{ url: string; cut(): void; restore(): Pro
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'customs-demo-'));
-  const outDir = resolve('out');
-  mkdirSync(outDir, { recursive: true });
-  const lineFile = join(outDir, 'demo.lp');
+  mkdirSync(OUT_DIR, { recursive: true });
+  const lineFile = join(OUT_DIR, 'demo.lp');
   const external = process.env.MQTT_URL || undefined;
   const broker = external ? undefined : await startBroker();
   const mqttUrl = external ?? broker!.url;
@@ -188,7 +191,9 @@ async function main(): Promise<void> {
   const NODES = nodes(work, cam);
   out(`customs demo: ${NODES.length} simulated edge boxes -> MQTT ${external ? mqttUrl : `(in-process aedes ${mqttUrl})`} -> aggregator -> ${influxUrl ? `InfluxDB ${influxUrl}` : `line protocol ${lineFile}`}\n`);
   for (const d of NODES) out(`  ${d.node.padEnd(7)} ${d.what}\n`);
-  out(`running ${SECONDS} s; the broker link is cut at ${OUTAGE_AT} s for ${OUTAGE_S} s to show the durable outbox catching up\n\n`);
+  out(`running ${SECONDS} s; the broker link is cut at ${OUTAGE_AT} s for ${OUTAGE_S} s to show the durable outbox catching up\n`);
+  const logName = LOG_FILE !== undefined ? relative(process.cwd(), LOG_FILE) : undefined;
+  out(`log lines of the boxes and the aggregator: ${logName !== undefined ? `${logName} (read it with: npx pino-pretty < ${logName})` : 'stderr'}\n\n`);
 
   const agg = new Aggregator({
     config: parseAggregatorConfig('demo', {

@@ -1,5 +1,5 @@
 // Registers the device drivers with the runtime's lazy component registry; a node imports only the drivers it runs.
-import { registerComponent } from '../edge/runtime/component.js';
+import { componentModule, registerComponent } from '../contract/registry.js';
 import { RADIATION_DEVICE_TYPES, registerRadiationDevices } from './radiation/index.js';
 import { XRAY_DEVICE_TYPES, registerXrayDevices } from './xray/index.js';
 
@@ -8,8 +8,14 @@ export const DEVICE_TYPES = ['nmea-gps', 'firmata-board', ...RADIATION_DEVICE_TY
 
 /** Adds every device type to the registry; the runtime calls it once at start (calling it again is harmless). */
 export function registerDevices(): void {
-  registerComponent('nmea-gps', 'device', async () => (await import('./gps/driver.js')).createGps);
-  registerComponent('firmata-board', 'device', async () => (await import('./firmata/driver.js')).createFirmataBoard);
+  registerComponent('nmea-gps', 'device', async () => {
+    const m = await import('./gps/driver.js');
+    return componentModule({ create: m.createGps, optionsSchema: m.GpsOptionsSchema });
+  });
+  registerComponent('firmata-board', 'device', async () => {
+    const m = await import('./firmata/driver.js');
+    return componentModule({ create: m.createFirmataBoard, optionsSchema: m.FirmataBoardOptionsSchema });
+  });
   registerRadiationDevices();
   registerXrayDevices();
 }

@@ -1,5 +1,8 @@
 // Decoding and validation of wire payloads against the protocol schemas; one result type for every failure.
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { formatErrors } from '../common/validation.js';
+
+export { formatErrors };
 import { CloudAck, MAX_PAYLOAD_BYTES, SCHEMAS, type AnyMessage, type MessageOf } from './schemas.js';
 import { KINDS, parseDataTopic, type Kind } from './topics.js';
 
@@ -13,39 +16,6 @@ const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 const validators = Object.fromEntries(KINDS.map((k) => [k, ajv.compile(SCHEMAS[k])])) as {
   [K in Kind]: ValidateFunction<MessageOf[K]>;
 };
-
-/**
- * Formats Ajv errors as `path: what was expected`, one per line, the form every validator in the project uses.
- * A union of literals (`anyOf` of `const`) becomes one "expected one of" line instead of one line per branch.
- */
-export function formatErrors(errors: ErrorObject[] | null | undefined, root = ''): string[] {
-  const list = errors ?? [];
-  const anyOfs = list.filter((e) => e.keyword === 'anyOf');
-  const consumed = new Set<ErrorObject>();
-  const lines: string[] = [];
-  for (const a of anyOfs) {
-    const branches = list.filter((e) => e !== a && e.instancePath === a.instancePath && e.schemaPath.startsWith(`${a.schemaPath}/`));
-    if (branches.length && branches.every((e) => e.keyword === 'const')) {
-      for (const b of branches) consumed.add(b);
-      consumed.add(a);
-      const allowed = branches.map((b) => (b.params as { allowedValue?: unknown }).allowedValue);
-      lines.push(`${root}${a.instancePath || '/'}: expected one of ${JSON.stringify(allowed)}`);
-    }
-  }
-  for (const e of list) {
-    if (consumed.has(e)) continue;
-    const path = `${root}${e.instancePath || '/'}`;
-    if (e.keyword === 'additionalProperties') {
-      lines.push(`${path}: unexpected property "${(e.params as { additionalProperty: string }).additionalProperty}"`);
-    } else if (e.keyword === 'enum' || e.keyword === 'const') {
-      const p = e.params as { allowedValues?: unknown[]; allowedValue?: unknown };
-      lines.push(`${path}: expected one of ${JSON.stringify(p.allowedValues ?? [p.allowedValue])}`);
-    } else {
-      lines.push(`${path}: ${e.message ?? 'invalid'}`);
-    }
-  }
-  return lines;
-}
 
 export function validate<K extends Kind>(kind: K, value: unknown): { ok: true; msg: MessageOf[K] } | { ok: false; errors: string[] } {
   const v = validators[kind];

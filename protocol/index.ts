@@ -3,3 +3,4 @@ export * from './topics.js';
 export * from './schemas.js';
 export * from './codec.js';
 export * from './signing.js';
+export * from './estimate.js';

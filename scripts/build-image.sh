@@ -88,7 +88,7 @@ in_image() {
     /bin/sh -c 'cd /app && exec "$@"' sh "$@"
 }
 
-help=$(in_image /usr/bin/node /app/dist/edge/cli.js --help 2>&1) || die "customs-edge --help failed inside the image:
+help=$(in_image /usr/bin/node /app/dist/edge/cli/main.js --help 2>&1) || die "customs-edge --help failed inside the image:
 $help"
 printf '%s\n' "$help"
 [[ $help == *customs-edge* && $help == *health* ]] || die "customs-edge --help inside the image does not describe the run/health commands"
@@ -146,7 +146,7 @@ health: { heartbeat_s: 1 }
 pipelines:
   - { name: sim, type: synthetic, options: { rate_hz: 5 } }
 EOF
-  local cli=(/usr/bin/node /app/dist/edge/cli.js)
+  local cli=(/usr/bin/node /app/dist/edge/cli/main.js)
   if out=$(in_image "${cli[@]}" health --config /etc/customs/edge.yaml 2>&1); then
     die "health reported healthy before the runtime ran: $out"
   fi

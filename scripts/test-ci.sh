@@ -16,9 +16,8 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The packages start system services on the default ports; the tests start their own on free ports instead.
-$SUDO pkill -x mosquitto 2>/dev/null || true
-$SUDO pkill -x influxd 2>/dev/null || true
+# The packages may start system services on their default ports; they are left alone: the tests start their own
+# Mosquitto and InfluxDB on free loopback ports, with their own data folders.
 
 echo "[test-ci] npm ci"
 npm ci --no-audit --no-fund

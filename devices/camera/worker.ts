@@ -31,6 +31,11 @@ function finish(code: number): void {
   void last.then(() => process.exit(code));
 }
 
+/** A GStreamer caps field or bus message field as text; anything but a string or number is not shown. */
+function str(v: unknown, fallback = ''): string {
+  return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : fallback;
+}
+
 function parseFps(v: unknown): number {
   if (typeof v !== 'string') return 0;
   const m = /^(\d+)\/(\d+)$/.exec(v);
@@ -106,7 +111,7 @@ function run(start: WorkerStart): void {
       return;
     }
     if (c && typeof c.width === 'number' && typeof c.height === 'number') {
-      const next = { width: c.width, height: c.height, fps: parseFps(c.framerate), format: String(c.format ?? '') };
+      const next = { width: c.width, height: c.height, fps: parseFps(c.framerate), format: str(c.format) };
       if (next.width !== caps.width || next.height !== caps.height || next.format !== caps.format) {
         caps = next;
         send({ type: 'caps', ...caps });
@@ -131,7 +136,7 @@ function run(start: WorkerStart): void {
     if (msg.type === 'error') {
       ended = true;
       const detail = typeof msg.debug === 'string' ? msg.debug.split('\n').pop() : '';
-      send({ type: 'error', code: 'E_STREAM', message: `${String(msg.message ?? 'error')}${detail ? ` (${detail})` : ''}`, element: String(msg._src_element_name ?? '') });
+      send({ type: 'error', code: 'E_STREAM', message: `${str(msg.message, 'error')}${detail ? ` (${detail})` : ''}`, element: str(msg._src_element_name) });
       pipeline.stop();
       finish(1);
     } else if (msg.type === 'eos') {

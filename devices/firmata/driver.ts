@@ -3,8 +3,8 @@ import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { Type, type Static } from '@sinclair/typebox';
 import type { SerialPort } from 'serialport';
-import type { Component, ComponentContext, ComponentSpec } from '../../edge/runtime/component.js';
-import { numberEnum, optionError, parseDeviceOptions, stringEnum } from '../options.js';
+import type { Component, ComponentContext, ComponentSpec } from '../../contract/component.js';
+import { numberEnum, optionError, parseDeviceOptions, stringEnum } from '../../contract/options.js';
 import { BAUD_RATES, DeviceError, closeSerial, createSerial, openSerial, unpluggedError } from '../serial/port.js';
 import {
   GM_CONFIG,

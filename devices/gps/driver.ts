@@ -3,8 +3,8 @@ import { EventEmitter } from 'node:events';
 import { Type, type Static } from '@sinclair/typebox';
 import type { SerialPort } from 'serialport';
 import type { Logger } from '../../common/log.js';
-import type { Component, ComponentContext, ComponentSpec } from '../../edge/runtime/component.js';
-import { numberEnum, parseDeviceOptions } from '../options.js';
+import type { Component, ComponentContext, ComponentSpec } from '../../contract/component.js';
+import { numberEnum, parseDeviceOptions } from '../../contract/options.js';
 import { BAUD_RATES, DeviceError, closeWithListeners, openWithListeners, type SerialListeners, unpluggedError } from '../serial/port.js';
 import { FixAssembler, NmeaDecoder, emptyStats, type GpsFix, type NmeaProblem, type NmeaStats } from './nmea.js';
 

@@ -11,11 +11,11 @@ import { Type, type Static } from '@sinclair/typebox';
 import { SerialPort } from 'serialport';
 import { CustomsError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { DETECTORS } from '../../edge/radiation/dose.js';
-import type { Trajectory } from '../../edge/radiation/sim/drive.js';
-import { type Scene, type SimDetector, detectorPosition, expectedRates, mulberry32, simulateStep } from '../../edge/radiation/sim/scene.js';
-import type { Component, ComponentContext, ComponentSpec } from '../../edge/runtime/component.js';
-import { numberEnum, parseDeviceOptions, stringEnum } from '../options.js';
+import { DETECTORS } from '../../analysis/radiation/dose.js';
+import type { Trajectory } from '../../analysis/radiation/sim/drive.js';
+import { type Scene, type SimDetector, detectorPosition, expectedRates, mulberry32, simulateStep } from '../../analysis/radiation/sim/scene.js';
+import type { Component, ComponentContext, ComponentSpec } from '../../contract/component.js';
+import { numberEnum, parseDeviceOptions, stringEnum } from '../../contract/options.js';
 import { SocatPty } from '../serial/pty.js';
 import { N42SimulatorOptionsSchema, trajectoryOption } from './n42-simulator.js';
 import {

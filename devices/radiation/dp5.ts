@@ -12,8 +12,8 @@ import { EventEmitter } from 'node:events';
 import { Type, type Static } from '@sinclair/typebox';
 import type { SerialPort } from 'serialport';
 import type { Logger } from '../../common/log.js';
-import type { Component, ComponentContext, ComponentSpec, Readings } from '../../edge/runtime/component.js';
-import { numberEnum, optionError, parseDeviceOptions } from '../options.js';
+import type { Component, ComponentContext, ComponentSpec, Readings } from '../../contract/component.js';
+import { numberEnum, optionError, parseDeviceOptions } from '../../contract/options.js';
 import { BAUD_RATES, DeviceError, closeWithListeners, openWithListeners, type SerialListeners, unpluggedError } from '../serial/port.js';
 import {
   type Dp5Packet,

@@ -25,11 +25,11 @@ import { extname, join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { CustomsError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { FormatError, detectFormat, parseN42 } from '../../edge/radiation/formats/index.js';
-import type { Measurement } from '../../edge/radiation/spectrum.js';
-import type { Component, ComponentContext, ComponentSpec } from '../../edge/runtime/component.js';
+import { FormatError, detectFormat, parseN42 } from '../../analysis/radiation/formats/index.js';
+import type { Measurement } from '../../analysis/radiation/spectrum.js';
+import type { Component, ComponentContext, ComponentSpec } from '../../contract/component.js';
 import { errnoOf, FolderScan } from '../folder-scan.js';
-import { parseDeviceOptions, stringEnum } from '../options.js';
+import { parseDeviceOptions, stringEnum } from '../../contract/options.js';
 
 export const N42FolderOptionsSchema = Type.Object(
   {

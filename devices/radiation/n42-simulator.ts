@@ -10,23 +10,15 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Logger } from '../../common/log.js';
-import { MATERIALS } from '../../edge/radiation/attenuation.js';
-import { DETECTORS } from '../../edge/radiation/dose.js';
-import { nuclideIds } from '../../edge/radiation/nuclides.js';
-import {
-  type DriveOptions,
-  type Trajectory,
-  isoAt,
-  loop,
-  measurementOf,
-  stepId,
-  straightPass,
-  writeMeasurementN42,
-} from '../../edge/radiation/sim/drive.js';
-import { type Scene, type SimDetector, mulberry32 } from '../../edge/radiation/sim/scene.js';
-import type { Measurement } from '../../edge/radiation/spectrum.js';
-import type { Component, ComponentContext, ComponentSpec } from '../../edge/runtime/component.js';
-import { optionError, parseDeviceOptions, stringEnum } from '../options.js';
+import { MATERIALS } from '../../analysis/radiation/attenuation.js';
+import { DETECTORS } from '../../analysis/radiation/dose.js';
+import { nuclideIds } from '../../analysis/radiation/nuclides.js';
+import { type DriveOptions, type Trajectory, isoAt, loop, measurementOf, stepId, straightPass } from '../../analysis/radiation/sim/drive.js';
+import { writeMeasurementN42 } from './files.js';
+import { type Scene, type SimDetector, mulberry32 } from '../../analysis/radiation/sim/scene.js';
+import type { Measurement } from '../../analysis/radiation/spectrum.js';
+import type { Component, ComponentContext, ComponentSpec } from '../../contract/component.js';
+import { optionError, parseDeviceOptions, stringEnum } from '../../contract/options.js';
 
 export interface N42SimulatorOptions {
   /** Folder the files are written into (created if missing). */

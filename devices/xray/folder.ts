@@ -27,11 +27,11 @@ import { Ajv } from 'ajv';
 import { CustomsError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { formatErrors } from '../../protocol/index.js';
-import { isDicosName, readDicosMeta, sidecarFromDicos } from '../../edge/xray/dicos.js';
-import { SidecarSchema, type Sidecar } from '../../edge/xray/inspect.js';
-import type { Component, ComponentContext, ComponentSpec, Readings } from '../../edge/runtime/component.js';
+import { isDicosName, readDicosMeta, sidecarFromDicos } from './dicos.js';
+import { SidecarSchema, type Sidecar } from '../../contract/readings.js';
+import type { Component, ComponentContext, ComponentSpec, Readings } from '../../contract/component.js';
 import { errnoOf, FolderScan } from '../folder-scan.js';
-import { parseDeviceOptions, stringEnum } from '../options.js';
+import { parseDeviceOptions, stringEnum } from '../../contract/options.js';
 
 export const XrayFolderOptionsSchema = Type.Object(
   {

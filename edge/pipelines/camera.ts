@@ -10,10 +10,10 @@ import sharp from 'sharp';
 import { ConfigError } from '../../common/errors.js';
 import { formatErrors, type BodyOf, type StatusMsg } from '../../protocol/index.js';
 import { CameraSource, type CameraState, type Frame } from '../../devices/camera/source.js';
-import { OnnxDetector } from '../detect/detector.js';
-import type { Component, ComponentContext, ComponentSpec } from '../runtime/component.js';
+import { OnnxDetector } from '../inference/detector.js';
+import type { Component, ComponentContext, ComponentSpec } from '../../contract/component.js';
 import { CameraAnalyzer } from '../vision/analyzer.js';
-import type { CameraEvent } from '../vision/events.js';
+import type { CameraEvent } from '../../analysis/vision/events.js';
 
 const Point = Type.Tuple([Type.Number({ minimum: 0, maximum: 1 }), Type.Number({ minimum: 0, maximum: 1 })]);
 

@@ -5,19 +5,19 @@
 // during the confirmation restarts it. The display reads a small JSON status file rewritten atomically on each change.
 import { renameSync, writeFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
-import { parseDeviceOptions } from '../../devices/options.js';
+import { parseDeviceOptions } from '../../contract/options.js';
 import { loadTrustedKeys, SignatureError, validate, verifyEnvelope, type BodyOf, type SourceMsg } from '../../protocol/index.js';
-import type { EstimateCommand } from '../../cloud/relay.js';
-import { energyOf, linearCalibration } from '../radiation/calibration.js';
-import { buildGFunction, DETECTORS, type DetectorModel, type GFunction } from '../radiation/dose.js';
-import { createDoseField, timeToLimit_s, type DoseField } from '../radiation/dosefield.js';
-import { ConfirmationMeasurement, guide, horizontalRadius95_m, refineWithHandheld, type GuidanceState, type RefineResult } from '../radiation/guidance.js';
-import { NuclideIdentifier } from '../radiation/identify.js';
-import { toGeo, toLocal } from '../radiation/localize/geo.js';
-import { mainLine, roiWindow } from '../radiation/localize/model.js';
-import type { LocalOrigin, LocMeasurement, SourceEstimate } from '../radiation/localize/types.js';
-import type { EnergyCalibration } from '../radiation/spectrum.js';
-import type { Component, ComponentContext, ComponentSpec, Readings } from '../runtime/component.js';
+import type { EstimateCommand } from '../../protocol/estimate.js';
+import { energyOf, linearCalibration } from '../../analysis/radiation/calibration.js';
+import { buildGFunction, DETECTORS, type DetectorModel, type GFunction } from '../../analysis/radiation/dose.js';
+import { createDoseField, timeToLimit_s, type DoseField } from '../../analysis/radiation/dosefield.js';
+import { ConfirmationMeasurement, guide, horizontalRadius95_m, refineWithHandheld, type GuidanceState, type RefineResult } from '../../analysis/radiation/guidance.js';
+import { NuclideIdentifier } from '../../analysis/radiation/identify.js';
+import { toGeo, toLocal } from '../../analysis/radiation/localize/geo.js';
+import { mainLine, roiWindow } from '../../analysis/radiation/localize/model.js';
+import type { LocalOrigin, LocMeasurement, SourceEstimate } from '../../analysis/radiation/localize/types.js';
+import type { EnergyCalibration } from '../../analysis/radiation/spectrum.js';
+import type { Component, ComponentContext, ComponentSpec, Readings } from '../../contract/component.js';
 
 export const HandheldOptionsSchema = Type.Object(
   {

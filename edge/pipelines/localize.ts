@@ -6,15 +6,15 @@
 // out when the estimate first becomes significant and again when it changes materially; after `quiet_s` without
 // elevated counts a final multi-source estimate is made and the localizer is dropped. Time is the data's, not the clock's.
 import { Type, type Static } from '@sinclair/typebox';
-import { parseDeviceOptions } from '../../devices/options.js';
-import { energyOf } from '../radiation/calibration.js';
-import { DETECTORS, type DetectorModel } from '../radiation/dose.js';
-import { getNuclide } from '../radiation/nuclides.js';
-import { toLocal } from '../radiation/localize/geo.js';
-import { StreamingLocalizer } from '../radiation/localize/localize.js';
-import { type ForwardModel, mainLine, makeModel, roiWindow, windowEfficiency_cm2 } from '../radiation/localize/model.js';
-import type { LocMeasurement, LocalOrigin, LocalizeResult, SourceEstimate } from '../radiation/localize/types.js';
-import type { Component, ComponentContext, ComponentSpec, Readings } from '../runtime/component.js';
+import { parseDeviceOptions } from '../../contract/options.js';
+import { energyOf } from '../../analysis/radiation/calibration.js';
+import { DETECTORS, type DetectorModel } from '../../analysis/radiation/dose.js';
+import { getNuclide } from '../../analysis/radiation/nuclides.js';
+import { toLocal } from '../../analysis/radiation/localize/geo.js';
+import { StreamingLocalizer } from '../../analysis/radiation/localize/localize.js';
+import { type ForwardModel, mainLine, makeModel, roiWindow, windowEfficiency_cm2 } from '../../analysis/radiation/localize/model.js';
+import type { LocMeasurement, LocalOrigin, LocalizeResult, SourceEstimate } from '../../analysis/radiation/localize/types.js';
+import type { Component, ComponentContext, ComponentSpec, Readings } from '../../contract/component.js';
 import type { BodyOf } from '../../protocol/index.js';
 
 export const LocalizeOptionsSchema = Type.Object(

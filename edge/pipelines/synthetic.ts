@@ -6,7 +6,7 @@ import { Type, type Static, type TUnsafe } from '@sinclair/typebox';
 import { Ajv, type ErrorObject } from 'ajv';
 import { ConfigError } from '../../common/errors.js';
 import { formatErrors, type BodyOf, type Position } from '../../protocol/index.js';
-import type { Component, ComponentContext, ComponentSpec, SummaryKind } from '../runtime/component.js';
+import type { Component, ComponentContext, ComponentSpec, SummaryKind } from '../../contract/component.js';
 
 /** An `enum` rather than a union of literals, so a wrong value reads "expected one of [...]" on one line. */
 function stringEnum<T extends string>(values: readonly T[]): TUnsafe<T> {

@@ -5,15 +5,15 @@
 // be loaded, or does not match its card, does not stop the node: every scan is then decided on materials and
 // declaration alone and sent to review with the model's problem as the reason. Images never leave the box.
 import { Type, type Static } from '@sinclair/typebox';
-import { parseDeviceOptions } from '../../devices/options.js';
+import { parseDeviceOptions } from '../../contract/options.js';
 import type { BodyOf } from '../../protocol/index.js';
-import { OnnxDetector } from '../detect/detector.js';
-import type { Component, ComponentContext, ComponentSpec, Readings } from '../runtime/component.js';
+import { OnnxDetector } from '../inference/detector.js';
+import type { Component, ComponentContext, ComponentSpec, Readings } from '../../contract/component.js';
 import { resolveCardPath, type AtrStage } from '../xray/atr.js';
-import { DecisionConfigSchema, DEFAULT_DECISION } from '../xray/decision.js';
+import { DecisionConfigSchema, DEFAULT_DECISION } from '../../analysis/xray/decision.js';
 import { DecisionLog } from '../xray/decision-log.js';
 import { inspectScan, reasonOf, type InspectResult, type Sidecar } from '../xray/inspect.js';
-import { DEFAULT_MATERIALS, MaterialsConfigSchema } from '../xray/materials.js';
+import { DEFAULT_MATERIALS, MaterialsConfigSchema } from '../../analysis/xray/materials.js';
 
 export const XrayOptionsSchema = Type.Object(
   {

@@ -5,9 +5,9 @@
 
 import sharp from 'sharp';
 import { CustomsError } from '../../common/errors.js';
-import type { GeoJsonFeatureCollection } from './dosefield.js';
-import { toLocal } from './localize/geo.js';
-import type { LocalOrigin, SourceEstimate } from './localize/types.js';
+import type { GeoJsonFeatureCollection } from '../../analysis/radiation/dosefield.js';
+import { toLocal } from '../../analysis/radiation/localize/geo.js';
+import type { LocalOrigin, SourceEstimate } from '../../analysis/radiation/localize/types.js';
 
 export class MapError extends CustomsError {
   constructor(message: string) {

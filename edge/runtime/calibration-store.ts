@@ -3,11 +3,11 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { parseDeviceOptions } from '../../devices/options.js';
+import { parseDeviceOptions } from '../../contract/options.js';
 import { loadTrustedKeys, SignatureError, verifyEnvelope } from '../../protocol/index.js';
-import { acceptanceProblem, RecordError, verifyRecord, versionLabel, type CalibrationRecord, type SignedRecord } from '../../calibration/record.js';
+import { acceptanceProblem, RecordError, verifyRecord, versionLabel, type CalibrationRecord, type SignedRecord } from '../../protocol/calibration-record.js';
 import { CustomsError } from '../../common/errors.js';
-import type { ActiveCalibration, Component, ComponentContext, ComponentSpec, Readings } from './component.js';
+import type { ActiveCalibration, Component, ComponentContext, ComponentSpec, Readings } from '../../contract/component.js';
 
 export const CalibrationStoreOptionsSchema = Type.Object(
   {

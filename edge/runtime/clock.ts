@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import type { Logger } from '../../common/log.js';
-import type { Clock, ClockReading } from './component.js';
+import type { Clock, ClockReading } from '../../contract/component.js';
 
 export type TrustMode = 'ntp' | 'gps' | 'assume' | 'never';
 

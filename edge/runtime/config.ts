@@ -4,6 +4,9 @@ import { Type, type Static, type TUnsafe } from '@sinclair/typebox';
 import { parseConfigText, validateConfig } from '../../common/config.js';
 import { ID_PATTERN } from '../../protocol/index.js';
 import { ConfigError } from '../../common/errors.js';
+import { checkComponent, type ComponentCheck } from '../../contract/registry.js';
+import { registerDevices } from '../../devices/index.js';
+import { registerPipelines } from '../pipelines/index.js';
 
 /** An `enum` rather than a union of literals, so a wrong value reads `expected one of [...]` on one line. */
 function stringEnum<T extends string>(values: readonly T[], opts: object = {}): TUnsafe<T> {
@@ -83,14 +86,44 @@ export const EdgeConfigSchema = Type.Object(
 
 export type EdgeConfig = Static<typeof EdgeConfigSchema>;
 
-export function loadEdgeConfig(file: string): EdgeConfig {
+function readConfigFile(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
     throw new ConfigError(file, [`/: cannot read file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
   }
-  return parseEdgeConfig(file, parseConfigText(file, text));
+  return parseConfigText(file, text);
+}
+
+/** The node's own sections only (what `health` needs); components are checked by checkEdgeConfig. */
+export function loadEdgeConfig(file: string): EdgeConfig {
+  return parseEdgeConfig(file, readConfigFile(file));
+}
+
+/**
+ * The whole check that `check-config` prints and `run` passes before starting anything: the node schema and its
+ * cross-field rules, every component's options against the schema its module declares (importing only the types the
+ * file names), and the detectors the pipelines read against those the devices provide. Throws one ConfigError with
+ * every problem.
+ */
+export async function checkEdgeConfig(file: string): Promise<EdgeConfig> {
+  return checkEdgeConfigValue(file, readConfigFile(file));
+}
+
+/** checkEdgeConfig on an already parsed value (`file` only names it in the error). */
+export async function checkEdgeConfigValue(file: string, value: unknown): Promise<EdgeConfig> {
+  let cfg: EdgeConfig | undefined;
+  const problems: string[] = [];
+  try {
+    cfg = parseEdgeConfig(file, value);
+  } catch (e) {
+    if (!(e instanceof ConfigError) || e.file !== file) throw e;
+    problems.push(...e.problems);
+  }
+  problems.push(...(await componentProblems(value)));
+  if (problems.length || !cfg) throw new ConfigError(file, problems);
+  return cfg;
 }
 
 /** Validates against the schema and the cross-field rules together, so one run reports every problem. */
@@ -127,6 +160,58 @@ function crossFieldProblems(value: unknown): string[] {
   const broker = value.broker;
   if (isRecord(broker) && !!broker.cert !== !!broker.key) {
     problems.push('/broker: cert and key must be given together');
+  }
+  return problems;
+}
+
+/**
+ * Each component entry checked through the registry, then the detector ids. Written against the raw value, like
+ * crossFieldProblems, so the components are checked even when the node's own sections are wrong.
+ */
+async function componentProblems(value: unknown): Promise<string[]> {
+  if (!isRecord(value)) return [];
+  registerDevices();
+  registerPipelines();
+  const entries: { list: 'devices' | 'pipelines'; name: string; type: string; options: Record<string, unknown> | undefined }[] = [];
+  for (const list of ['devices', 'pipelines'] as const) {
+    const items = value[list];
+    if (!Array.isArray(items)) continue;
+    items.forEach((c: unknown, i) => {
+      // A missing or malformed type or options is already a schema problem; an unnamed entry goes by its index.
+      if (!isRecord(c) || typeof c.type !== 'string' || c.type === '') return;
+      if (c.options !== undefined && !isRecord(c.options)) return;
+      entries.push({ list, name: typeof c.name === 'string' && c.name !== '' ? c.name : String(i), type: c.type, options: c.options });
+    });
+  }
+  // In parallel: the modules of different types load independently, and the problems keep the file's order.
+  const checks = await Promise.all(
+    entries.map((e) => checkComponent({ name: e.name, type: e.type, ...(e.options ? { options: e.options } : {}) }, e.list)),
+  );
+  return [...checks.flatMap((c) => c.problems), ...detectorProblems(entries, checks)];
+}
+
+/**
+ * A pipeline that reads a detector no device publishes would wait for spectra forever. Only said when every device
+ * passed its own check and says its detectors (an N42 folder's ids are in its files).
+ */
+function detectorProblems(entries: { list: 'devices' | 'pipelines'; name: string }[], checks: ComponentCheck[]): string[] {
+  if (entries.some((e, i) => e.list === 'devices' && !checks[i]?.module)) return [];
+  const provided = new Set<string>();
+  for (const [i, e] of entries.entries()) {
+    const c = checks[i]!;
+    if (e.list !== 'devices' || !c.module?.providesDetectors) continue;
+    const ids = c.module.providesDetectors(c.options);
+    if (ids === 'unknown') return [];
+    for (const id of ids) provided.add(id);
+  }
+  const known = provided.size ? [...provided].sort().map((id) => `"${id}"`).join(', ') : 'none';
+  const problems: string[] = [];
+  for (const [i, e] of entries.entries()) {
+    const c = checks[i]!;
+    if (e.list !== 'pipelines' || !c.module?.readsDetectors) continue;
+    for (const ref of c.module.readsDetectors(c.options)) {
+      if (!provided.has(ref.id)) problems.push(`pipelines/${e.name}/options/${ref.field}: detector "${ref.id}" is not provided by any device (devices provide: ${known})`);
+    }
   }
   return problems;
 }

@@ -20,21 +20,15 @@ import {
 } from '../../protocol/index.js';
 import { bootId, SystemClock } from './clock.js';
 import { EventEmitter } from 'node:events';
-import {
-  createComponent,
-  type Clock,
-  type CommandBus,
-  type Commands,
-  type Component,
-  type ReadingBus,
-  type Readings,
-  type SummaryKind,
-} from './component.js';
+import { type Clock, type CommandBus, type Commands, type Component, type ReadingBus, type Readings, type SummaryKind } from '../../contract/component.js';
+import { createComponent } from '../../contract/registry.js';
 import type { EdgeConfig } from './config.js';
 import { MqttLink } from './link.js';
 import { Outbox } from './outbox.js';
 import { Supervisor } from './supervisor.js';
 import { createSysinfo, type SysSample } from './sysinfo.js';
+import { registerDevices } from '../../devices/index.js';
+import { registerPipelines } from '../pipelines/index.js';
 
 export interface RuntimeOptions {
   config: EdgeConfig;
@@ -128,8 +122,9 @@ export class EdgeRuntime {
     this.supervisor.on('state', (s) => {
       this.log.info({ component: s.name, state: s.state, restarts: s.restarts, err: s.lastError }, 'component state');
     });
-    // Device families register their lazy loaders; only the types named in the config are imported.
-    (await import('../../devices/index.js')).registerDevices();
+    // Device families and pipelines register their lazy loaders; only the types named in the config are imported.
+    registerDevices();
+    registerPipelines();
     for (const spec of [...c.devices, ...c.pipelines]) this.components.push(await createComponent(spec));
     this.components.push(...(this.opts.components ?? []));
     for (const comp of this.components) this.supervisor.add(comp);

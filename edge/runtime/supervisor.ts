@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../common/log.js';
 import { CustomsError } from '../../common/errors.js';
 import type { DriverState } from '../../protocol/index.js';
-import type { Component, ComponentContext } from './component.js';
+import type { Component, ComponentContext } from '../../contract/component.js';
 
 /** What the runtime supplies for a component's context; the supervisor adds `signal` and `fail`, which it owns. */
 export type ContextBase = Omit<ComponentContext, 'signal' | 'fail'>;

@@ -1,7 +1,7 @@
 // One camera's analysis chain: frame → detections (ONNX detector) → tracks (ByteTrack) → customs events.
-import { iou, type Detection } from '../detect/yolo.js';
-import { EventDetector, type CameraEvent, type EventRules, type ZoneDef } from './events.js';
-import { ByteTracker, type Track, type TrackerOptions } from './tracker.js';
+import { iou, type Detection } from '../../analysis/detect/yolo.js';
+import { EventDetector, type CameraEvent, type EventRules, type ZoneDef } from '../../analysis/vision/events.js';
+import { ByteTracker, type Track, type TrackerOptions } from '../../analysis/vision/tracker.js';
 
 /** What the analyzer needs from a detector: image in, boxes in image pixels out (OnnxDetector.detect). */
 export interface FrameDetector {

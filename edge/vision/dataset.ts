@@ -4,9 +4,9 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import sharp from 'sharp';
-import type { DetectorCard } from '../detect/model-card.js';
-import { prepareInput } from '../detect/yolo.js';
-import { addNoise, randomScenario, renderFloor, renderFrame, truthAt, frameCount } from './scene.js';
+import type { DetectorCard } from '../inference/model-card.js';
+import { prepareInput } from '../../analysis/detect/yolo.js';
+import { addNoise, randomScenario, renderFloor, renderFrame, truthAt, frameCount } from '../../analysis/vision/scene.js';
 
 export const CAMERA_CLASSES = ['person', 'bag'] as const;
 

@@ -1,12 +1,12 @@
 // Tracking and event quality of the whole camera chain on a synthetic video read through the real GStreamer path.
 import { silentLogger, type Logger } from '../../common/log.js';
 import { CameraSource } from '../../devices/camera/source.js';
-import { OnnxDetector } from '../detect/detector.js';
+import { OnnxDetector } from '../inference/detector.js';
 import { CameraAnalyzer } from './analyzer.js';
-import type { CameraEvent } from './events.js';
-import { clearMot, scoreEvents, type EventScore, type MotResult } from './metrics.js';
+import type { CameraEvent } from '../../analysis/vision/events.js';
+import { clearMot, scoreEvents, type EventScore, type MotResult } from '../../analysis/vision/metrics.js';
 import type { SceneTruth } from './video.js';
-import type { Track } from './tracker.js';
+import type { Track } from '../../analysis/vision/tracker.js';
 
 export interface EvaluationResult {
   frames: number;

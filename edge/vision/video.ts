@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { CustomsError } from '../../common/errors.js';
-import { addNoise, frameCount, renderFloor, renderFrame, truthAt, type FrameTruth, type Scenario } from './scene.js';
+import { addNoise, frameCount, renderFloor, renderFrame, truthAt, type FrameTruth, type Scenario } from '../../analysis/vision/scene.js';
 
 export class EncodeError extends CustomsError {
   constructor(message: string) {

@@ -7,9 +7,9 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DetectorCard } from '../detect/model-card.js';
-import { nms, type Detection } from '../detect/yolo.js';
-import { PreprocessError, resampleArea, tiles, type Rect } from './preprocess.js';
+import type { DetectorCard } from '../inference/model-card.js';
+import { nms, type Detection } from '../../analysis/detect/yolo.js';
+import { PreprocessError, resampleArea, tiles, type Rect } from '../../analysis/xray/preprocess.js';
 
 /** What ATR needs from a detector: the card and one inference on a prepared NCHW input (detections in input pixels). */
 export interface StageDetector {

@@ -7,8 +7,8 @@
 // number derived from the scan id, so the same scan always gets the same UIDs. The `fault` options write the broken
 // files the reader's tests need.
 import { createHash } from 'node:crypto';
-import { DICOS_SOP, TRANSFER_SYNTAX } from './dicos.js';
-import type { Image16 } from './image-io.js';
+import { DICOS_SOP, TRANSFER_SYNTAX } from '../../devices/xray/dicos.js';
+import type { Image16 } from '../../analysis/xray/image.js';
 
 export interface DicosWriteOptions {
   /** One frame, or two (dual energy: high, low) of the same size. */

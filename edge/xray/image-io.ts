@@ -2,7 +2,10 @@
 import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { CustomsError } from '../../common/errors.js';
-import { decodeDicos, DicosError, hasDicmMagic, isDicosName } from './dicos.js';
+import { decodeDicos, DicosError, hasDicmMagic, isDicosName } from '../../devices/xray/dicos.js';
+import type { Image16 } from '../../analysis/xray/image.js';
+
+export type { Image16 };
 
 export type XrayImageErrorCode = 'E_XRAY_READ' | 'E_XRAY_DECODE' | 'E_XRAY_BITDEPTH' | 'E_XRAY_CHANNELS' | 'E_XRAY_SIZE';
 
@@ -16,15 +19,6 @@ export class XrayImageError extends CustomsError {
   ) {
     super(code, message, options);
   }
-}
-
-/** A 16-bit single-channel image as the detector delivered it (raw counts). */
-export interface Image16 {
-  width: number;
-  height: number;
-  data: Uint16Array;
-  /** Size of the file's image before any downsampling on read. */
-  source?: { width: number; height: number };
 }
 
 export interface ReadOptions {

@@ -7,33 +7,14 @@ import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { CustomsError } from '../../common/errors.js';
 import { runAtr, type AtrDetection, type AtrStage } from './atr.js';
-import { decide, DEFAULT_DECISION, type Declaration, type DecisionConfig, type Decision } from './decision.js';
-import { readImage16, readImageFrames16, type Image16 } from './image-io.js';
-import { classifyMaterials, DEFAULT_MATERIALS, type MaterialsConfig, type MaterialsSummary } from './materials.js';
-import { attenuation, resampleArea, toTransmission, transmissionAndAttenuation, type References } from './preprocess.js';
+import { decide, DEFAULT_DECISION, type Declaration, type DecisionConfig, type Decision } from '../../analysis/xray/decision.js';
+import { readImage16, readImageFrames16 } from './image-io.js';
+import { SidecarSchema, type Sidecar } from '../../contract/readings.js';
+import { type Image16 } from '../../analysis/xray/image.js';
+import { classifyMaterials, DEFAULT_MATERIALS, type MaterialsConfig, type MaterialsSummary } from '../../analysis/xray/materials.js';
+import { attenuation, resampleArea, toTransmission, transmissionAndAttenuation, type References } from '../../analysis/xray/preprocess.js';
 
-/** The scanner's JSON sidecar. */
-export const SidecarSchema = Type.Object(
-  {
-    scanId: Type.String({ minLength: 1, maxLength: 128 }),
-    scanner: Type.Optional(Type.String({ maxLength: 128 })),
-    energies_kV: Type.Optional(Type.Array(Type.Number({ exclusiveMinimum: 0 }), { minItems: 1, maxItems: 2 })),
-    pitch_cm: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'pixel size at the belt' })),
-    declaration: Type.Optional(
-      Type.Object(
-        {
-          hsCode: Type.Optional(Type.String({ maxLength: 16 })),
-          goods: Type.Optional(Type.String({ maxLength: 256 })),
-          weight_kg: Type.Optional(Type.Number({ minimum: 0 })),
-          origin: Type.Optional(Type.String({ maxLength: 64 })),
-        },
-        { additionalProperties: true },
-      ),
-    ),
-  },
-  { additionalProperties: true },
-);
-export type Sidecar = Static<typeof SidecarSchema>;
+export { SidecarSchema, type Sidecar };
 
 export interface ScanInput {
   scanId: string;

@@ -13,9 +13,9 @@ import { mulberry32 } from '../../common/random.js';
 import { InputError } from '../../common/errors.js';
 import { encodeDicos } from './dicos-write.js';
 import { encodePng16, readImage16, transmissionTo16 } from './image-io.js';
-import { transmissionAndAttenuation } from './preprocess.js';
-import { synthThreat, THREAT_CLASSES, type ThreatClass, type ThreatObject } from './synth.js';
-import { DIFFICULTIES, objectBox, tipScene, transformThreat, type Difficulty, type TipBox } from './tip.js';
+import { transmissionAndAttenuation } from '../../analysis/xray/preprocess.js';
+import { synthThreat, THREAT_CLASSES, type ThreatClass, type ThreatObject } from '../../analysis/xray/synth.js';
+import { DIFFICULTIES, objectBox, tipScene, transformThreat, type Difficulty, type TipBox } from '../../analysis/xray/tip.js';
 
 export interface TipDatasetOptions {
   out: string;

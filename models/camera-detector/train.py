@@ -286,7 +286,7 @@ def main():
         'thresholds': {'score': 0.4, 'iou': 0.5},
         'maxDetections': 100,
         'metrics': {'mAP50': m['mAP50'], **{c: m[c] for c in classes}},
-        'training': {'script': 'models/camera-detector/train.py', 'data': 'synthetic (edge/vision/scene.ts randomScenario)', 'train_frames': int(len(imgs)), 'steps': step, 'seconds': metrics['train_seconds']},
+        'training': {'script': 'models/camera-detector/train.py', 'data': 'synthetic (analysis/vision/scene.ts randomScenario)', 'train_frames': int(len(imgs)), 'steps': step, 'seconds': metrics['train_seconds']},
     }
     json.dump(card, open(os.path.join(a.out, 'model-card.json'), 'w'), indent=2)
 

@@ -15,7 +15,7 @@ import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { nuclideIds } from '../../edge/radiation/nuclides.js';
+import { nuclideIds } from '../../analysis/radiation/nuclides.js';
 import { GRID, type LabelledSpectrum, TRAINING_DETECTORS, TRAINING_DISTRIBUTION, evaluationSet, trainingSpectra } from './simulate.js';
 
 export const DATASET_MAGIC = 'NUCDS001';

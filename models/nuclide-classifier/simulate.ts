@@ -8,10 +8,10 @@
 // shape (air and shield attenuation). This covers a weak source counted long and a strong one counted briefly
 // with the same few draws, and lets the evaluation ask for "5,000 net counts" exactly as bench/identify.ts does.
 
-import { DETECTORS, type DetectorModel, pointSourceDoseRate_uSv_h } from '../../edge/radiation/dose.js';
-import { nuclideIds } from '../../edge/radiation/nuclides.js';
-import { naturalBackgroundRate } from '../../edge/radiation/sim/natural.js';
-import { type Scene, type SimDetector, applyGain, expectedRates, mulberry32, poisson } from '../../edge/radiation/sim/scene.js';
+import { DETECTORS, type DetectorModel, pointSourceDoseRate_uSv_h } from '../../analysis/radiation/dose.js';
+import { nuclideIds } from '../../analysis/radiation/nuclides.js';
+import { naturalBackgroundRate } from '../../analysis/radiation/sim/natural.js';
+import { type Scene, type SimDetector, applyGain, expectedRates, mulberry32, poisson } from '../../analysis/radiation/sim/scene.js';
 
 /** The channel grid every simulated spectrum is on (and the grid the model's card names). */
 export const GRID = { nChannels: 1024, keVPerChannel: 3 } as const;

@@ -2,8 +2,8 @@
 """Trains the X-ray threat detector (a tiny anchor-free YOLO-style network) on synthetic TIP images and writes
 model.onnx, model-card.json, metrics.json and fixture.json beside this file.
 
-    npx tsx edge/cli.ts xray tip --out /tmp/xray-atr-data/train --count 3000 --seed 11
-    npx tsx edge/cli.ts xray tip --out /tmp/xray-atr-data/val --count 800 --seed 97
+    npx tsx edge/cli/main.ts xray tip --out /tmp/xray-atr-data/train --count 3000 --seed 11
+    npx tsx edge/cli/main.ts xray tip --out /tmp/xray-atr-data/val --count 800 --seed 97
     /usr/bin/python3 models/xray-atr/train.py --data /tmp/xray-atr-data [--epochs 20] [--eval-only]
 
 Needs Debian's python3-torch (1.13), python3-numpy and python3-onnx; CPU only (1 thread), deterministic for its

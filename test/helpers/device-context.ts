@@ -2,7 +2,7 @@
 import { silentLogger } from '../../common/log.js';
 import { SystemClock, type TrustMode } from '../../edge/runtime/clock.js';
 import { EventEmitter } from 'node:events';
-import type { ComponentContext, ReadingBus, Readings, SummaryKind } from '../../edge/runtime/component.js';
+import type { ComponentContext, ReadingBus, Readings, SummaryKind } from '../../contract/component.js';
 import type { BodyOf } from '../../protocol/index.js';
 
 export interface DeviceContext {

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CustomsError } from '../../common/errors.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { ROOT } from './paths.js';
 export const DASHBOARD_DIR = join(ROOT, 'cloud', 'grafana', 'dashboards');
 export const POINTS_FILE = join(ROOT, 'cloud', 'points.ts');
 
