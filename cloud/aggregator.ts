@@ -1,6 +1,8 @@
 // The cloud aggregator: MQTT shared subscription → validate → dedup → spool (then PUBACK) → batched InfluxDB writes.
 // This class only wires the parts in cloud/aggregator/ together; each part says why it works as it does.
+import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { IPublishPacket } from 'mqtt';
 import { logger, type Logger } from '../common/log.js';
 import { PEER_ROOT, type AnyMessage, type RejectReason } from '../protocol/index.js';
@@ -12,7 +14,7 @@ import { NodeStates, Subscriber, type NodeState } from './aggregator/subscriber.
 import { DeadLetters, Validator, type Verdict } from './aggregator/validation.js';
 import { Writer } from './aggregator/writer.js';
 import type { AggregatorConfig } from './config.js';
-import type { GapInfo } from './dedup.js';
+import { DedupTracker, type GapInfo } from './dedup.js';
 import { AggregatorMetrics, StatusServer, type MetricsSource } from './http.js';
 import { EstimateRelay } from './relay.js';
 import { Spool } from './spool.js';
@@ -27,6 +29,8 @@ export interface AggregatorStats extends MetricsSource {
   spooledRecords: number;
   /** Bytes found in the spool at start and replayed. */
   replayedBytes: number;
+  /** Peer announcements ignored: unsigned, untrusted key, bad signature, or sender/topic/group not agreeing. */
+  peerRejected: number;
 }
 
 export interface AggregatorEvents {
@@ -43,6 +47,30 @@ interface Session {
   handoff: SpoolHandoff;
 }
 
+/**
+ * The provisioned broker listener (cloud/provision.ts brokerListenerConfig) replaces the client id with the
+ * certificate CN, so the persistent session belongs to the CN. A clientId that differs from the CN means either a
+ * misunderstanding or two members sharing one certificate, which would disconnect each other on every connect:
+ * refuse to start rather than flap.
+ */
+function checkClientIdentity(cfg: AggregatorConfig): void {
+  const file = cfg.mqtt.cert;
+  if (!file) return;
+  let cn: string | undefined;
+  try {
+    cn = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(readFileSync(file)).subject)?.[1];
+  } catch (e) {
+    throw new AggregatorError('E_CONFIG', `mqtt.cert: cannot read the certificate ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (cn !== undefined && cn !== cfg.mqtt.clientId) {
+    throw new AggregatorError(
+      'E_CONFIG',
+      `mqtt.clientId "${cfg.mqtt.clientId ?? ''}" is not the CN "${cn}" of ${file}: the broker uses the certificate CN as the client id; ` +
+        `set mqtt.clientId to "${cn}" (each member of group ${cfg.mqtt.group} needs a certificate of its own: customs-cloud provision-aggregator)`,
+    );
+  }
+}
+
 export class Aggregator extends EventEmitter<AggregatorEvents> {
   private readonly cfg: AggregatorConfig;
   private readonly log: Logger;
@@ -52,6 +80,11 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
   private readonly deadLetters: DeadLetters;
   private readonly peers: PeerExchange;
   private readonly confirmations: Confirmations;
+  /**
+   * The seqs this aggregator itself holds durably (spooled, or written): the only ones it confirms to a node. The
+   * validator's tracker also holds seqs taken but not yet group-committed and seqs that peers announced.
+   */
+  private readonly heldHere = new DedupTracker();
   private session: Session | undefined;
   private http: StatusServer | undefined;
   private gapTimer: NodeJS.Timeout | undefined;
@@ -73,8 +106,17 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
     const qos0 = (topic: string, payload: string) => void sub()?.publish(topic, payload, { qos: 0 });
     const dedup = () => this.validator.dedup;
     const online = () => sub()?.online ?? false;
-    this.peers = new PeerExchange({ id: cfg.id, group: cfg.mqtt.group, enabled: () => sub()?.peers ?? false, online, publish: qos0, dedup });
-    this.confirmations = new Confirmations({ interval_ms: cfg.cloudAck_ms, online, publish: qos0, dedup });
+    this.peers = new PeerExchange({
+      id: cfg.id,
+      group: cfg.mqtt.group,
+      config: cfg.peers,
+      enabled: () => sub()?.peers ?? false,
+      online,
+      publish: qos0,
+      dedup,
+      log: this.log.child({ ns: 'peers' }),
+    });
+    this.confirmations = new Confirmations({ interval_ms: cfg.cloudAck_ms, online, publish: qos0, dedup: () => this.heldHere });
     this.deadLetters = new DeadLetters({
       id: cfg.id,
       v5: cfg.mqtt.protocolVersion === 5,
@@ -99,6 +141,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
       deadLettered: this.deadLetters.published,
       gapsReported: v.gapsReported,
       peerSeqs: this.peers.peerSeqs,
+      peerRejected: this.peers.peerRejected,
       rejected: { ...this.deadLetters.rejected },
       gaps: this.validator.dedup.missing,
       pointsWritten: d?.writtenPoints ?? 0,
@@ -132,6 +175,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
       this.validator.loadClocks();
       await session.writer.start();
       await this.startHttp();
+      checkClientIdentity(cfg);
       // Before connect, so the retained handheld status messages delivered on subscribe are already seen.
       if (cfg.relay) this.relay = this.makeRelay(cfg.relay);
       await session.subscriber.start();
@@ -208,7 +252,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
   private onPublish(packet: IPublishPacket, done: (err?: Error) => void): void {
     const p = this.session!;
     if (packet.topic.startsWith(PEER_ROOT)) {
-      this.peers.onPeer(packet.payload);
+      this.peers.onPeer(packet.topic, packet.payload);
       done();
       return;
     }
@@ -228,8 +272,10 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
         return;
       case 'duplicate':
         this.nodeStates.seen(v.msg.node, v.msg.site, now);
-        // Held already; the node sent it again because it missed our confirmation, so confirm it once more.
-        this.confirmations.held(v.msg);
+        // The node sent it again because it missed a confirmation. Confirm it once more only if this aggregator
+        // holds it: a seq a peer announced is the peer's to confirm, and one still waiting for its group commit
+        // is confirmed by spooled() once it is in the spool.
+        if (this.heldHere.isDuplicate(v.msg.node, v.msg.boot, v.msg.seq)) this.confirmations.held(v.msg);
         done();
         return;
       case 'new':
@@ -281,6 +327,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> {
 
   /** A summary is held durably (spooled, or needing no record): confirm it to its node and announce it to peers. */
   private spooled(m: AnyMessage): void {
+    if (!this.heldHere.isDuplicate(m.node, m.boot, m.seq)) this.heldHere.add(m.node, m.site, m.boot, m.seq, Date.now());
     this.peers.announce(m.node, m.site, m.boot, m.seq);
     this.confirmations.held(m);
   }

@@ -28,6 +28,7 @@ const CLOUD_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'init-ca': ['customs-cloud init-ca --site port-a --ca-dir /etc/customs/ca --days 3650'],
   'server-cert': ['customs-cloud server-cert --ca-dir /etc/customs/ca --out /etc/mosquitto/certs --hosts broker.port-a.example,10.0.0.5'],
   'provision-aggregator': ['customs-cloud provision-aggregator agg-1 --ca-dir /etc/customs/ca --out ./agg-1 --acl /etc/mosquitto/acl'],
+  'broker-config': ['customs-cloud broker-config --ca /etc/mosquitto/certs/ca.crt --cert /etc/mosquitto/certs/server.crt --key /etc/mosquitto/certs/server.key --acl /etc/mosquitto/acl >> /etc/mosquitto/conf.d/customs.conf'],
 };
 
 /** `--days`, shared by the certificate commands. */
@@ -132,6 +133,22 @@ program
     const { aggregatorAclTopics } = await import('../protocol/index.js');
     const r = await provisionService({ name: `customs-agg-${id}`, caDir: opts.caDir, outDir: opts.out, aclFile: opts.acl, days: opts.days, ...aggregatorAclTopics(id, opts.group) });
     process.stdout.write(`certificate ${r.certFile}\nkey         ${r.keyFile}\nca          ${r.caFile}\nacl entry:\n${r.aclEntry}\n`);
+  });
+
+program
+  .command('broker-config')
+  .description('print the Mosquitto TLS listener for the provisioned identities: client certificate required, its CN is the username and the client id')
+  .requiredOption('--ca <file>', 'the site CA certificate')
+  .requiredOption('--cert <file>', 'the broker certificate (customs-cloud server-cert)')
+  .requiredOption('--key <file>', 'the broker key')
+  .requiredOption('--acl <file>', 'the Mosquitto ACL file the provision commands write')
+  .option('--port <n>', 'TLS port', '8883')
+  .option('--host <address>', 'address to bind (all when left out)')
+  .action(async (opts: { ca: string; cert: string; key: string; acl: string; port: string; host?: string }) => {
+    const { brokerListenerConfig } = await import('./provision.js');
+    if (!/^\d{1,5}$/.test(opts.port)) throw new Error(`--port: expected a TCP port number, got "${opts.port}"`);
+    const port = Number(opts.port);
+    process.stdout.write(brokerListenerConfig({ port, ...(opts.host ? { host: opts.host } : {}), caFile: opts.ca, certFile: opts.cert, keyFile: opts.key, aclFile: opts.acl }));
   });
 
 addExamples(program, CLOUD_EXAMPLES);

@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { loadConfigFile, parseConfigText, validateConfig } from '../common/config.js';
 import { ConfigError } from '../common/errors.js';
 import { ID_PATTERN, MAX_PAYLOAD_BYTES } from '../protocol/index.js';
+import { PeersConfigSchema } from './aggregator/peers.js';
 import { RelayConfigSchema } from './relay.js';
 
 export const AggregatorConfigSchema = Type.Object(
@@ -91,6 +92,15 @@ export const AggregatorConfigSchema = Type.Object(
       ),
     ),
     maxPayloadBytes: Type.Integer({ minimum: 64, maximum: 256 * 1024 * 1024, default: MAX_PAYLOAD_BYTES }),
+    tagValuesPerNode: Type.Integer({
+      minimum: 1,
+      maximum: 100_000,
+      default: 64,
+      description: 'distinct values per free-text tag (detector, camera, nuclide, cmd) one node may create; more are dead-lettered as cardinality',
+    }),
+    quarantineFile: Type.Optional(
+      Type.String({ minLength: 1, description: 'points InfluxDB refused, with the reason (default <spool.dir>/quarantine.lp)' }),
+    ),
     cloudAck_ms: Type.Integer({
       minimum: 0,
       maximum: 60_000,
@@ -99,6 +109,11 @@ export const AggregatorConfigSchema = Type.Object(
     }),
     /** Optional: relay vehicle source estimates to handhelds as signed commands (cloud/relay.ts). */
     relay: Type.Optional(RelayConfigSchema),
+    /**
+     * Optional: the signed seen-seq exchange with the other members of the group (cloud/aggregator/peers.ts). Without
+     * it nothing is exchanged and each member counts gaps from its own share only.
+     */
+    peers: Type.Optional(PeersConfigSchema),
     gapGrace_ms: Type.Integer({
       minimum: 0,
       default: 30_000,

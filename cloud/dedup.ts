@@ -1,4 +1,5 @@
 // Per-(node, boot) state of the aggregator: the duplicate window, gap accounting and the boot's clock offset.
+import { MAX_TS_MS } from '../protocol/index.js';
 import type { TsSource } from './points.js';
 
 /** A run of seqs of one boot that has not arrived (yet); reported once it stayed open past the grace period. */
@@ -17,7 +18,17 @@ export interface GapInfo {
 interface Hole {
   opened_ms: number;
   reported: boolean;
+  /** False for a jump too large to be messages lost (MAX_COUNTED_GAP): not in `missing`, never reported. */
+  counted: boolean;
 }
+
+/**
+ * A jump in seq larger than this within one boot is not taken as that many lost messages (a node drops routine
+ * summaries oldest first in a long outage, but not a million of them): it is a bogus or reset counter, and counting
+ * it would put absurd numbers on the gap gauge (one seq of 2^53 would read 9e15 missing). Such a hole is tracked
+ * for duplicates like any other but neither counted nor reported.
+ */
+export const MAX_COUNTED_GAP = 1_000_000;
 
 /**
  * The seqs seen of one boot as sorted, disjoint, inclusive ranges. This is the "highest contiguous seq plus the
@@ -91,24 +102,25 @@ export class SeqWindow {
       return { delta: 0, forgotten: 0 };
     }
     if (seq > e[last]!) {
-      const gap = seq - e[last]! - 1;
+      const gap = this.countable(seq - e[last]! - 1);
       s.push(seq);
       e.push(seq);
-      this.holes.push({ opened_ms: now_ms, reported: false });
+      this.holes.push({ opened_ms: now_ms, reported: gap === 0, counted: gap > 0 });
       this.missingCount += gap;
       return { delta: gap, forgotten: this.trim() };
     }
     const i = this.find(seq);
     if (i < 0) {
       // Below everything seen: a new first range; the seqs between it and the old first range are now missing.
-      const gap = s[0]! - seq - 1;
-      if (gap === 0) {
+      const size = s[0]! - seq - 1;
+      if (size === 0) {
         s[0] = seq;
         return { delta: 0, forgotten: 0 };
       }
+      const gap = this.countable(size);
       s.unshift(seq);
       e.unshift(seq);
-      this.holes.unshift({ opened_ms: now_ms, reported: false });
+      this.holes.unshift({ opened_ms: now_ms, reported: gap === 0, counted: gap > 0 });
       this.missingCount += gap;
       return { delta: gap, forgotten: this.trim() };
     }
@@ -116,7 +128,8 @@ export class SeqWindow {
     // Inside the hole after range i (i < last, since seq < start of the last range here).
     const joinsLeft = seq === e[i]! + 1;
     const joinsRight = seq === s[i + 1]! - 1;
-    this.missingCount -= 1;
+    const counted = this.holes[i]!.counted;
+    if (counted) this.missingCount -= 1;
     if (joinsLeft && joinsRight) {
       e[i] = e[i + 1]!;
       s.splice(i + 1, 1);
@@ -131,9 +144,14 @@ export class SeqWindow {
       const h = this.holes[i]!;
       s.splice(i + 1, 0, seq);
       e.splice(i + 1, 0, seq);
-      this.holes.splice(i + 1, 0, { opened_ms: h.opened_ms, reported: h.reported });
+      this.holes.splice(i + 1, 0, { opened_ms: h.opened_ms, reported: h.reported, counted: h.counted });
     }
-    return { delta: -1, forgotten: 0 };
+    return { delta: counted ? -1 : 0, forgotten: 0 };
+  }
+
+  /** The size of a new hole as counted in `missing`: 0 for a jump too large to be lost messages. */
+  private countable(size: number): number {
+    return size > MAX_COUNTED_GAP ? 0 : size;
   }
 
   /**
@@ -143,7 +161,7 @@ export class SeqWindow {
   private trim(): number {
     let forgotten = 0;
     while (this.starts.length > this.maxRanges) {
-      const gap = this.starts[1]! - this.ends[0]! - 1;
+      const gap = this.holes[0]!.counted ? this.starts[1]! - this.ends[0]! - 1 : 0;
       this.starts.shift();
       this.ends.shift();
       this.holes.shift();
@@ -272,6 +290,11 @@ export class DedupTracker {
   }
 }
 
+/** A computed time kept inside what InfluxDB can store (the schema bounds ts and mono_ms, not their sum). */
+function storable(ms: number): number {
+  return Math.min(MAX_TS_MS, Math.max(0, ms));
+}
+
 /** One boot's offset from the monotonic clock to wall-clock time, and what it was learnt from. */
 export interface BootOffset {
   /** ts - mono_ms of a trusted message of this boot. */
@@ -280,8 +303,15 @@ export interface BootOffset {
   received?: number;
 }
 
+/** A trusted ts before this (2000-01-01) is a clock that was never set (1970 after a dead RTC battery), not a time. */
+export const MIN_TRUSTED_TS_MS = 946_684_800_000;
+/** A trusted ts further than this ahead of the receive time is not believed either. */
+export const MAX_TRUSTED_AHEAD_MS = 24 * 3600_000;
+
 /**
- * Places each message in time. A trusted `ts` is used as is. Otherwise the boot's offset from a trusted message
+ * Places each message in time. A trusted `ts` is used as is, if it is plausible (MIN_TRUSTED_TS_MS up to
+ * MAX_TRUSTED_AHEAD_MS past the receive time); an implausible one is treated as untrusted, so it neither lands
+ * at 1970 marked `edge` nor sets the boot's offset. Otherwise the boot's offset from a trusted message
  * corrects it (`corrected`). Without one the point goes at receive time (`received`), but pinned to the first
  * message of the boot and advanced by the node's monotonic clock, so that a redelivery of the same message (after
  * an aggregator crash) gets the same timestamp and overwrites rather than doubles the point. The first offset of
@@ -306,19 +336,19 @@ export class BootClocks {
       this.evict();
     }
     const mono = Math.trunc(msg.mono_ms);
-    if (msg.tsTrusted) {
+    if (msg.tsTrusted && msg.ts >= MIN_TRUSTED_TS_MS && msg.ts <= received_ms + MAX_TRUSTED_AHEAD_MS) {
       if (o.trusted === undefined) {
         o.trusted = msg.ts - mono;
         changed = true;
       }
       return { time_ms: msg.ts, tsSrc: 'edge', changed };
     }
-    if (o.trusted !== undefined) return { time_ms: Math.max(0, o.trusted + mono), tsSrc: 'corrected', changed };
+    if (o.trusted !== undefined) return { time_ms: storable(o.trusted + mono), tsSrc: 'corrected', changed };
     if (o.received === undefined) {
       o.received = received_ms - mono;
       changed = true;
     }
-    return { time_ms: Math.max(0, o.received + mono), tsSrc: 'received', changed };
+    return { time_ms: storable(o.received + mono), tsSrc: 'received', changed };
   }
 
   private evict(): void {

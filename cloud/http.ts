@@ -69,8 +69,12 @@ export class AggregatorMetrics {
     gauge('customs_agg_gap_missing', 'seqs currently missing across all nodes and boots (a late arrival lowers it)', (s) => s.gaps);
     counter('customs_agg_gaps_reported_total', 'missing seq ranges reported after the grace period', (s) => s.gapsReported);
     counter('customs_agg_points_written_total', 'points the sink (InfluxDB or line file) accepted', (s) => s.pointsWritten);
-    counter('customs_agg_write_errors_total', 'failed batch writes (each is retried, except malformed ones)', (s) => s.writeErrors);
-    counter('customs_agg_points_refused_total', 'points InfluxDB refused as malformed', (s) => s.rejectedPoints);
+    counter('customs_agg_write_errors_total', 'failed write requests (outages, retried after a backoff; refusals, split to find the refused lines)', (s) => s.writeErrors);
+    counter(
+      'customs_agg_points_refused_total',
+      'points InfluxDB refused (type conflict, max-values-per-tag, unparsable), moved to the quarantine file; the good lines of the same batch are not counted',
+      (s) => s.rejectedPoints,
+    );
     gauge('customs_agg_spool_bytes', 'bytes accepted and not yet in the sink', (s) => s.spoolBytes);
     gauge('customs_agg_spool_segments', 'spool segment files on disk', (s) => s.spoolSegments);
     gauge('customs_agg_influx_up', '1 when the last write to the sink succeeded', (s) => (s.influxUp ? 1 : 0));

@@ -1,5 +1,5 @@
 // Mapping of protocol messages to InfluxDB line protocol: measurement, tag and field names the dashboards rely on.
-import type { AnyMessage, Kind, MessageOf } from '../protocol/index.js';
+import { MAX_TS_MS, type AnyMessage, type Kind, type MessageOf } from '../protocol/index.js';
 
 /*
  * Series layout (database `customs`, default retention policy). Every point carries the tags `site`, `node`
@@ -35,21 +35,41 @@ export interface Stamped {
 }
 
 /** Characters that need escaping somewhere in line protocol; most values have none, so one test skips the work. */
-const NEEDS_ESCAPE = /[,= \\"\n]/;
+const NEEDS_ESCAPE = /[,= \\"\n\r]/;
+const TAG_NEEDS_ESCAPE = /[,= \n\r]|\\$/;
 
-/** A tag value (or measurement name): commas, equals signs, spaces and backslashes escaped, newlines flattened. */
+/*
+ * Tag values as InfluxDB 1.x reads them (checked against 1.6): the scanner ends a tag value at a comma or space
+ * not directly preceded by a backslash, and unescaping then removes one backslash before each comma, equals sign
+ * and space, and nothing else ("a\\b" is stored with both backslashes). So comma, equals and space get a backslash
+ * and a backslash is written as is: every value round-trips, except one ending in a backslash, which has no
+ * spelling at all (its backslash would escape the delimiter), and newlines, which end the line. The protocol
+ * schema refuses both (TAG_TEXT_PATTERN, DETECTOR_ID_PATTERN); should one get here anyway, it is replaced rather
+ * than allowed to break the spool's one-point-per-line framing or run into the next tag.
+ */
 function tagValue(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? s.replace(/[,= \\]/g, (c) => `\\${c}`).replace(/\n/g, ' ') : s;
+  if (!TAG_NEEDS_ESCAPE.test(s)) return s;
+  return s
+    .replace(/[\n\r]/g, ' ')
+    .replace(/\\$/, '\uFFFD')
+    .replace(/[,= ]/g, (c) => `\\${c}`);
 }
 
-/** A string field value in double quotes: quotes and backslashes escaped, newlines flattened. */
+/**
+ * A string field value in double quotes: quotes and backslashes escaped (InfluxDB unescapes both, so these
+ * round-trip), newlines flattened: InfluxDB would take a newline inside quotes, but the spool frames one point per line.
+ */
 function quoted(s: string): string {
-  return NEEDS_ESCAPE.test(s) ? `"${s.replace(/["\\]/g, (c) => `\\${c}`).replace(/\n/g, ' ')}"` : `"${s}"`;
+  return NEEDS_ESCAPE.test(s) ? `"${s.replace(/["\\]/g, (c) => `\\${c}`).replace(/[\n\r]/g, ' ')}"` : `"${s}"`;
 }
 
-/** Nanosecond timestamp text for a message (see the header comment). */
+/**
+ * Nanosecond timestamp text for a message (see the header comment). The time is kept inside what InfluxDB stores
+ * (0 to MAX_TS_MS): the schema bounds ts, and this also holds times computed from a boot's offsets.
+ */
 export function pointTime(time_ms: number, seq: number): string {
-  return `${Math.trunc(time_ms)}${String(seq % 1_000_000).padStart(6, '0')}`;
+  const ms = Number.isFinite(time_ms) ? Math.min(MAX_TS_MS, Math.max(0, Math.trunc(time_ms))) : 0;
+  return `${ms}${String(seq % 1_000_000).padStart(6, '0')}`;
 }
 
 /**

@@ -15,6 +15,10 @@
 //   `$share/` prefix). EMQX, HiveMQ and VerneMQ refuse such subscriptions outright.
 // - the broker reads cafile/certfile/keyfile and the acl_file after dropping root to its `user` (default mosquitto),
 //   so those files must be readable by that user; it re-reads the acl_file on SIGHUP.
+// - without `use_username_as_clientid` the client id is whatever the client sends, and Mosquitto gives a client id
+//   to the newest CONNECT: a node with its own valid certificate could connect as "node-b" (B is disconnected and its
+//   Last Will published) or as an aggregator's client id (it resumes that persistent $share session and consumes
+//   what was queued there). brokerListenerConfig() therefore binds the client id to the certificate CN as well.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -171,6 +175,49 @@ function parseBlocks(file: string, lines: string[]): ParsedBlock[] {
   });
   if (open) throw new ProvisionError(`${file}:${open.start + 1}: block for "${open.user}" has no end line`);
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Broker listener
+
+export interface BrokerListenerOptions {
+  /** TCP port of the TLS listener (8883 in production). */
+  port: number;
+  /** Address to bind; all interfaces when left out. */
+  host?: string;
+  /** The site CA that signed the client certificates (and the broker's own). */
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  aclFile: string;
+}
+
+/**
+ * The mosquitto.conf lines of the TLS listener the provisioned identities are meant for (Mosquitto 2.0): a client
+ * certificate signed by the site CA is required, its CN becomes the MQTT username (the acl_file's key) and also the
+ * client id, whatever client id the CONNECT carries. So an edge node's client id is its node id and an aggregator's
+ * is the service name it was provisioned under (customs-agg-<id>); every member of an aggregator group needs a
+ * certificate of its own, or two members with one certificate would keep disconnecting each other.
+ */
+export function brokerListenerConfig(o: BrokerListenerOptions): string {
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new ProvisionError(`broker listener: port must be an integer from 0 to 65535, got ${o.port}`);
+  for (const [k, v] of Object.entries({ caFile: o.caFile, certFile: o.certFile, keyFile: o.keyFile, aclFile: o.aclFile })) {
+    // mosquitto.conf has no quoting: a value runs to the end of the line.
+    if (typeof v !== 'string' || !v || /[\r\n]/.test(v)) throw new ProvisionError(`broker listener: ${k} must be a file path on one line, got ${JSON.stringify(v)}`);
+  }
+  return [
+    `listener ${o.port}${o.host ? ` ${o.host}` : ''}`,
+    `cafile ${o.caFile}`,
+    `certfile ${o.certFile}`,
+    `keyfile ${o.keyFile}`,
+    'require_certificate true',
+    'use_identity_as_username true',
+    // The client id a CONNECT carries is replaced by the username, i.e. the certificate CN: nobody can take another
+    // identity's session, Last Will or queued messages, and a node's or aggregator's own reconnect resumes its own.
+    'use_username_as_clientid true',
+    `acl_file ${o.aclFile}`,
+    '',
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ export { formatErrors };
 import { CloudAck, MAX_PAYLOAD_BYTES, SCHEMAS, type AnyMessage, type MessageOf } from './schemas.js';
 import { KINDS, parseDataTopic, type Kind } from './topics.js';
 
-export type RejectReason = 'oversized' | 'not_json' | 'schema' | 'unknown_topic' | 'mismatch';
+/** `cardinality`: the aggregator's per-node cap on distinct tag values (detector ids, ...) refused it. */
+export type RejectReason = 'oversized' | 'not_json' | 'schema' | 'unknown_topic' | 'mismatch' | 'cardinality';
 
 export type Decoded =
   | { ok: true; kind: Kind; site: string; node: string; msg: AnyMessage }

@@ -5,9 +5,38 @@ import { ID_PATTERN, type Kind } from './topics.js';
 /** Bumped when a payload changes incompatibly; the aggregator accepts the versions it knows. */
 export const SCHEMA_VERSION = 1;
 
+/*
+ * Bounds that keep every accepted message storable. InfluxDB refuses what line protocol or its types cannot hold,
+ * and by then the aggregator has confirmed the message to its node; so what would be refused is refused here, at
+ * validation (dead-lettered with the failing field, never confirmed). JSON numbers are finite after parsing except
+ * for overflow to Infinity, which Ajv's strict numbers refuse.
+ */
+
+/** Largest integer a number holds exactly; also well inside InfluxDB's int64 fields. */
+export const MAX_INT = Number.MAX_SAFE_INTEGER;
+/**
+ * Largest ms time InfluxDB can store: points are int64 ns, and the aggregator appends six sub-ms digits (seq), so
+ * ts * 10^6 + 999999 must stay below 2^63 (the year 2262).
+ */
+export const MAX_TS_MS = 9_223_372_036_853;
+/**
+ * Detector ids become the `detector` tag of every per-detector point, so they are short names, not free text: an
+ * unbounded id set exhausts InfluxDB's max-values-per-tag for every node (the aggregator also caps them per node).
+ */
+export const DETECTOR_ID_PATTERN = '^[A-Za-z0-9_.:-]{1,32}$';
+/**
+ * Other strings that become tag values (nuclide, camera, command name): no control characters, since line protocol
+ * has no escape for a newline in a tag, and no trailing backslash, since InfluxDB 1.x reads a tag value's last
+ * backslash as escaping the delimiter after it (there is no way to write one). Empty is allowed (the tag is left out).
+ */
+export const TAG_TEXT_PATTERN = '^(?:[^\\u0000-\\u001f\\u007f]*[^\\u0000-\\u001f\\u007f\\\\])?$';
+
 const Id = Type.String({ pattern: ID_PATTERN });
 const Finite = (opts: object = {}) => Type.Number({ ...opts });
 const NonNeg = () => Type.Number({ minimum: 0 });
+/** A count or size: a non-negative integer a double holds exactly. */
+const Count = () => Type.Integer({ minimum: 0, maximum: MAX_INT });
+const TagText = (maxLength: number, minLength = 0) => Type.String({ minLength, maxLength, pattern: TAG_TEXT_PATTERN });
 
 /**
  * Fields every message carries. `boot` changes at each process start; (`node`, `boot`, `seq`) identifies a
@@ -20,10 +49,10 @@ export const EnvelopeProps = {
   node: Id,
   site: Id,
   boot: Type.String({ pattern: '^[0-9a-f]{8,32}$' }),
-  seq: Type.Integer({ minimum: 0 }),
-  ts: Type.Integer({ minimum: 0 }),
+  seq: Count(),
+  ts: Type.Integer({ minimum: 0, maximum: MAX_TS_MS }),
   tsTrusted: Type.Boolean(),
-  mono_ms: NonNeg(),
+  mono_ms: Type.Number({ minimum: 0, maximum: MAX_TS_MS }),
   /** Set when the message is drained from the backlog after an outage rather than sent live. */
   hist: Type.Optional(Type.Boolean()),
 };
@@ -63,12 +92,12 @@ export const CameraStatus = Type.Object(
       Type.Literal('stopped'),
       Type.Literal('failed'),
     ]),
-    width: Type.Optional(Type.Integer({ minimum: 0 })),
-    height: Type.Optional(Type.Integer({ minimum: 0 })),
-    frames: Type.Integer({ minimum: 0 }),
-    dropped: Type.Integer({ minimum: 0 }),
-    reconnects: Type.Integer({ minimum: 0 }),
-    resolutionChanges: Type.Integer({ minimum: 0 }),
+    width: Type.Optional(Count()),
+    height: Type.Optional(Count()),
+    frames: Count(),
+    dropped: Count(),
+    reconnects: Count(),
+    resolutionChanges: Count(),
     lastError: Type.Optional(Type.String({ maxLength: 1024 })),
   },
   { additionalProperties: false },
@@ -91,7 +120,7 @@ export const StatusMsg = message({
         {
           kind: Type.Union([Type.Literal('device'), Type.Literal('pipeline')]),
           state: DriverState,
-          restarts: Type.Integer({ minimum: 0 }),
+          restarts: Count(),
           lastError: Type.Optional(Type.String({ maxLength: 1024 })),
         },
         { additionalProperties: false },
@@ -101,12 +130,12 @@ export const StatusMsg = message({
   outbox: Type.Optional(
     Type.Object(
       {
-        depth: Type.Integer({ minimum: 0 }),
-        bytes: Type.Integer({ minimum: 0 }),
-        droppedRoutine: Type.Integer({ minimum: 0 }),
+        depth: Count(),
+        bytes: Count(),
+        droppedRoutine: Count(),
         full: Type.Boolean(),
         /** Delivered to the broker but not yet confirmed by the cloud. */
-        unconfirmed: Type.Optional(Type.Integer({ minimum: 0 })),
+        unconfirmed: Type.Optional(Count()),
       },
       { additionalProperties: false },
     ),
@@ -121,7 +150,7 @@ export type StatusMsg = Static<typeof StatusMsg>;
 
 const DetectorRate = Type.Object(
   {
-    id: Type.String({ minLength: 1, maxLength: 64 }),
+    id: Type.String({ pattern: DETECTOR_ID_PATTERN }),
     cps: NonNeg(),
     doseRate_uSv_h: Type.Optional(NonNeg()),
     height_m: Type.Optional(Finite()),
@@ -150,7 +179,7 @@ export const NuclideCategory = Type.Union([
 
 const NuclideResult = Type.Object(
   {
-    nuclide: Type.String({ minLength: 1, maxLength: 32 }),
+    nuclide: TagText(32, 1),
     confidence: Finite({ minimum: 0, maximum: 1 }),
     category: NuclideCategory,
   },
@@ -180,7 +209,7 @@ export const SourceMsg = message({
         lat: Finite({ minimum: -90, maximum: 90 }),
         lon: Finite({ minimum: -180, maximum: 180 }),
         height_m: Finite(),
-        nuclide: Type.Optional(Type.String({ maxLength: 32 })),
+        nuclide: Type.Optional(TagText(32)),
         cps_at_1m: NonNeg(),
         activity_Bq: Type.Optional(NonNeg()),
         doseRate_uSv_h_at_1m: Type.Optional(NonNeg()),
@@ -228,14 +257,14 @@ export type XrayMsg = Static<typeof XrayMsg>;
 
 export const EventMsg = message({
   eventId: Type.String({ minLength: 1, maxLength: 64 }),
-  camera: Type.String({ minLength: 1, maxLength: 64 }),
+  camera: TagText(64, 1),
   type: Type.Union([
     Type.Literal('abandoned_bag'),
     Type.Literal('bag_switch'),
     Type.Literal('companions'),
     Type.Literal('dwell'),
   ]),
-  trackIds: Type.Array(Type.Integer({ minimum: 0 }), { maxItems: 64 }),
+  trackIds: Type.Array(Count(), { maxItems: 64 }),
   bbox: Type.Tuple([Finite(), Finite(), Finite(), Finite()]),
   confidence: Type.Optional(Finite({ minimum: 0, maximum: 1 })),
   /** Zone of a dwell event (as named in the camera pipeline's config). */
@@ -247,7 +276,7 @@ export type EventMsg = Static<typeof EventMsg>;
 
 /** A node's answer to a command. */
 export const AckMsg = message({
-  cmd: Type.String({ minLength: 1, maxLength: 32 }),
+  cmd: TagText(32, 1),
   cmdId: Type.String({ minLength: 1, maxLength: 128 }),
   ok: Type.Boolean(),
   reason: Type.Optional(Type.String({ maxLength: 1024 })),
@@ -261,7 +290,7 @@ export type AckMsg = Static<typeof AckMsg>;
  */
 export const SpectrumMsg = message({
   cmdId: Type.String({ minLength: 1, maxLength: 128 }),
-  detector: Type.String({ minLength: 1, maxLength: 64 }),
+  detector: Type.String({ pattern: DETECTOR_ID_PATTERN }),
   liveTime_s: NonNeg(),
   realTime_s: NonNeg(),
   progress: Finite({ minimum: 0, maximum: 1 }),
@@ -337,7 +366,7 @@ export const CloudAck = Type.Object(
   {
     v: Type.Literal(SCHEMA_VERSION),
     boot: Type.String({ pattern: '^[0-9a-f]{8,32}$' }),
-    r: Type.Array(Type.Tuple([Type.Integer({ minimum: 0 }), Type.Integer({ minimum: 0 })]), { maxItems: 100_000 }),
+    r: Type.Array(Type.Tuple([Count(), Count()]), { maxItems: 100_000 }),
   },
   { additionalProperties: false },
 );

@@ -19,6 +19,8 @@ fi
 # The packages may start system services on their default ports; they are left alone: the tests start their own
 # Mosquitto and InfluxDB on free loopback ports, with their own data folders.
 
+# onnxruntime-node ships its CPU build; its install script would try to download another.
+export ONNXRUNTIME_NODE_INSTALL=skip
 echo "[test-ci] npm ci"
 npm ci --no-audit --no-fund
 echo "[test-ci] type check"

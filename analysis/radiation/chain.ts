@@ -9,6 +9,7 @@ import { InputError } from '../../common/errors.js';
 import { createAlarmMonitor, DEFAULT_WINDOWS, windowChannels, windowCounts, windowShape, type AlarmDecision, type WindowShape, type AlarmMonitor, type ThresholdKey, type ThresholdTable } from './alarm/index.js';
 import { energyOf, linearCalibration } from './calibration.js';
 import { buildGFunction, type DetectorModel, type GFunction } from './dose.js';
+import { MIN_CHANNELS } from './formats/checks.js';
 import { createGainStabilizer, type GainStabilizer } from './gain.js';
 import { NuclideIdentifier, type Identification } from './identify.js';
 import type { EnergyCalibration, Measurement } from './spectrum.js';
@@ -114,6 +115,8 @@ interface DetectorState {
   cal?: EnergyCalibration;
   record?: ChainCalibration;
   nChannels: number;
+  /** Data time and channel count of the last spectrum taken: one measurement's spectra share their time. */
+  last?: { time_ms: number; nChannels: number };
   ranges?: [number, number][];
   gain?: GainStabilizer;
   /** G(E) at each channel centre for this calibration: the dose rate is a dot product with the spectrum. */
@@ -151,6 +154,8 @@ const BG_MEMORY_S = 600;
 /** Why a reading cannot be used, or undefined. Drivers validate too; this guards the analysis state. */
 export function spectrumProblem(r: ChainSpectrum): string | undefined {
   if (!(r.counts.length > 0)) return 'no channels';
+  // Peak search, gain stabilisation and the energy windows need a spectrum, not a gross count.
+  if (r.counts.length < MIN_CHANNELS) return `${r.counts.length} channel${r.counts.length === 1 ? '' : 's'}, expected at least ${MIN_CHANNELS}`;
   for (let i = 0; i < r.counts.length; i++) {
     const c = r.counts[i]!;
     if (!(c >= 0) || !Number.isFinite(c)) return `channel ${i}: count ${c}, expected a finite number >= 0`;
@@ -171,6 +176,8 @@ export class RadiationChain {
   private position: { lat: number; lon: number; height_m?: number } | undefined;
   private alarm: OpenAlarm | undefined;
   private readonly warnedUnknown = new Set<string>();
+  /** Gain-stabilisation problems already reported (each once, not at every re-setup). */
+  private readonly warnedGain = new Set<string>();
   readonly counters = { intervals: 0, alarms: 0, rejected: 0 };
 
   constructor(private readonly o: ChainOptions) {
@@ -221,6 +228,14 @@ export class RadiationChain {
       }
       return out;
     }
+    // Two lengths for one detector in one measurement: neither is more the detector's than the other, and taking the
+    // second would set the detector up again and drop its background. The first one stands.
+    if (d.last !== undefined && d.last.time_ms === r.time_ms && d.last.nChannels !== r.counts.length) {
+      this.counters.rejected++;
+      out.push({ kind: 'warning', detector: d.id, key: `${d.id}:channels-in-measurement`, message: `spectrum rejected: detector ${d.id}: ${r.counts.length} channels in the same measurement as one of ${d.last.nChannels} channels` });
+      return out;
+    }
+    d.last = { time_ms: r.time_ms, nChannels: r.counts.length };
     const interval_ms = this.o.interval_s * 1000;
     // When data time goes back by more than an interval, the clock stepped or a reading before this one was stamped
     // wrong (one an hour ahead would otherwise hold every later reading in its interval): the open interval is
@@ -311,12 +326,26 @@ export class RadiationChain {
     d.gain = undefined;
     if (this.o.gainStabilisation) {
       const ref = d.record?.referenceSpectrum?.counts;
-      try {
-        d.gain = createGainStabilizer({ cal, ...(ref && ref.length === nChannels ? { referenceSpectrum: ref } : {}) });
-      } catch (e) {
-        // A reference without usable K-40/Tl-208 peaks: stabilise on the nominal calibration instead.
-        out.push({ kind: 'warning', detector: d.id, key: `gain-ref:${d.id}`, message: `gain reference spectrum unusable (${(e as Error).message}); stabilising on the calibration alone` });
-        d.gain = createGainStabilizer({ cal });
+      if (ref && ref.length === nChannels) {
+        try {
+          d.gain = createGainStabilizer({ cal, nChannels, referenceSpectrum: ref });
+        } catch (e) {
+          // A reference without usable K-40/Tl-208 peaks: stabilise on the nominal calibration instead.
+          out.push({ kind: 'warning', detector: d.id, key: `gain-ref:${d.id}`, message: `gain reference spectrum unusable (${(e as Error).message}); stabilising on the calibration alone` });
+        }
+      }
+      if (!d.gain) {
+        try {
+          d.gain = createGainStabilizer({ cal, nChannels });
+        } catch (e) {
+          // The reference lines lie outside this calibration's range (512 channels of 3 keV end at 1536 keV, below
+          // Tl-208): the detector is analysed without stabilisation rather than not at all.
+          const message = `gain stabilisation off for detector ${d.id}: ${(e as Error).message}`;
+          if (!this.warnedGain.has(message)) {
+            this.warnedGain.add(message);
+            out.push({ kind: 'warning', detector: d.id, key: `gain-off:${d.id}`, message });
+          }
+        }
       }
     }
     const g = this.gFunction(d.model);

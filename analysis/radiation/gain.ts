@@ -33,6 +33,11 @@ export interface GainStabilizerOptions {
   refPeaks_keV?: readonly number[];
   /** Background at nominal gain: the reference channels become the fitted centroids there (see the module comment). */
   referenceSpectrum?: ArrayLike<number>;
+  /**
+   * Channels of the spectra to come. Given, the reference peaks (and the reference spectrum) are checked here and an
+   * unusable setup throws from createGainStabilizer; otherwise the first update() sets up and would throw there.
+   */
+  nChannels?: number;
   /** Net counts in the first reference peak before its fit is used (default 2000: centroid to ~0.05 % for a NaI). */
   minPeakCounts?: number;
   /**
@@ -179,6 +184,12 @@ export function createGainStabilizer(opts: GainStabilizerOptions): GainStabilize
   };
 
   const correct = (counts: ArrayLike<number>): Float64Array => rebin(counts, scaleGain(cal, gainNow()), cal, { nChannels: counts.length });
+
+  // After `locate`, which a reference spectrum needs.
+  if (opts.nChannels !== undefined) {
+    if (!Number.isInteger(opts.nChannels) || opts.nChannels < 1) throw new InputError(`nChannels: expected a whole number of channels >= 1, got ${opts.nChannels}`);
+    setup(opts.nChannels);
+  }
 
   const update = (counts: ArrayLike<number>, liveTime_s: number, uopts: { exclude?: boolean } = {}): GainUpdate => {
     if (!(liveTime_s > 0) || !Number.isFinite(liveTime_s)) throw new InputError(`liveTime_s: expected a time > 0 s, got ${liveTime_s}`);

@@ -17,6 +17,11 @@ export interface ConfirmationsOptions {
  * A summary is confirmed only once it is in the spool (or needed no record): the spool hand-off calls held() after
  * its group commit. The MQTT PUBACK already told the node's broker connection that much, but the broker is not
  * the cloud: a confirmation is what lets the node drop the summary from its outbox.
+ *
+ * What a confirmation promises: the summary is held durably and will end up in InfluxDB or, should InfluxDB refuse
+ * its points anyway (a field type conflict, max-values-per-tag), in the quarantine file with InfluxDB's reason; a
+ * spooled line leaves the spool only for one of the two (writer.ts). What can be known to fail before that is
+ * refused at validation instead (schema bounds, the per-node tag cap): dead-lettered and never confirmed.
  */
 export class Confirmations {
   /** Summaries in the spool since the last confirmation, per node and boot. */

@@ -1,10 +1,17 @@
-// Seen-seq exchange between the aggregators of one shared-subscription group, so gaps and duplicates are judged
-// over the whole group rather than over each member's share.
-import { peerSeenTopic } from '../../protocol/index.js';
+// Seen-seq exchange between the aggregators of one shared-subscription group, signed with each member's Ed25519 key,
+// so that gaps and duplicates are judged over the whole group rather than over each member's share.
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Logger } from '../../common/log.js';
+import { ID_PATTERN, loadTrustedKeys, peerSeenTopic, PEER_ROOT, signPayload, SignatureError, verifyEnvelope } from '../../protocol/index.js';
 import type { DedupTracker } from '../dedup.js';
+import { AggregatorError } from './errors.js';
 
-/** Where aggregators of one group tell each other which seqs they took (see below). */
+/** Seqs per announcement, so one stays well below the broker's packet limit. */
 const PEER_MAX_SEQS = 50_000;
+const PEER_FORMAT = 2;
+const REJECT_LOG_EVERY_MS = 10_000;
 
 /*
  * A shared subscription deals each node's messages over all members, so every aggregator alone sees holes
@@ -12,13 +19,46 @@ const PEER_MAX_SEQS = 50_000;
  * customs-agg/v1/<group>/seen/<id> (QoS 0, No Local) and mark the seqs their peers announce as seen. A gap is
  * reported only after it stayed open for the grace period, by which time the peers' seqs have long filled it;
  * the `gaps` count in between ("open gaps") includes the peers' last second or so. The exchange also drops a
- * duplicate that reaches a different member than the original. Losing a peer message (QoS 0) can only cause a
- * false gap report, never a lost record: only spooled seqs are announced.
+ * duplicate that reaches a different member than the original.
+ *
+ * Dropping a message as a duplicate acknowledges it to the broker, which then forgets it; so what marks a seq as
+ * seen must be true. On a broker without per-identity ACLs anyone can publish under customs-agg/v1/#: one forged
+ * announcement once made an aggregator drop 100 real messages (and confirm them to the node, which deleted them).
+ * Each announcement is therefore signed with the sender's Ed25519 key (protocol/signing.ts) and names its sender
+ * and group inside the signed payload; a member takes it only when the signature verifies against the key its own
+ * config lists for that sender (peers.trustedKeys), the sender is the topic's last level and the group is its own.
+ * A replayed genuine announcement only repeats what that member truly spooled, so it needs no sequence number.
+ * Without a `peers` config nothing is announced and nothing is taken: gaps are then counted from this member's
+ * share only. Losing a peer message (QoS 0) can only cause a false gap report, never a lost record. A duplicate
+ * dropped because of a peer is not confirmed to the node by this member (aggregator.ts): the peer holds it and
+ * confirms it.
  */
+
+export const PeersConfigSchema = Type.Object(
+  {
+    privateKey: Type.String({ minLength: 1, description: "PEM file of this aggregator's Ed25519 signing key (PKCS#8); its key id is the aggregator id" }),
+    trustedKeys: Type.Record(Type.String({ pattern: ID_PATTERN }), Type.String({ minLength: 1 }), {
+      description: 'aggregator id -> Ed25519 public key (PEM text or the path of a PEM file) of every other member of the group',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type PeersConfig = Static<typeof PeersConfigSchema>;
+
+/** The signed payload of one announcement. */
+interface Announcement {
+  v: typeof PEER_FORMAT;
+  from: string;
+  group: string;
+  /** Per boot: [node, site, boot, first seq, deltas to the next seqs]. */
+  b: [string, string, string, number, number[]][];
+}
 
 export interface PeerExchangeOptions {
   id: string;
   group: string;
+  /** Signing key and the members' public keys; without it the exchange is off. */
+  config: PeersConfig | undefined;
   /** False once the broker refused the peer subscription (or with no shared v5 subscription at all). */
   enabled: () => boolean;
   /** Whether announcements can go out now (connected). */
@@ -26,17 +66,65 @@ export interface PeerExchangeOptions {
   publish: (topic: string, payload: string) => void;
   /** The seq windows peers' seqs are marked in (a getter: the tracker is replaced after a failed spool write). */
   dedup: () => DedupTracker;
+  log: Logger;
+}
+
+/** Reads the signing key and the trusted keys; errors name the config field. */
+function loadKeys(id: string, c: PeersConfig): { key: KeyObject; trusted: Record<string, string> } {
+  let pem: string;
+  try {
+    pem = readFileSync(c.privateKey, 'utf8');
+  } catch (e) {
+    throw new AggregatorError('E_CONFIG', `peers.privateKey: cannot read ${c.privateKey} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(pem);
+  } catch (e) {
+    throw new AggregatorError('E_CONFIG', `peers.privateKey: ${c.privateKey} is not a PEM private key (${(e as Error).message})`);
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw new AggregatorError('E_CONFIG', `peers.privateKey: ${c.privateKey} is ${key.asymmetricKeyType}, expected ed25519`);
+  let trusted: Record<string, string>;
+  try {
+    trusted = loadTrustedKeys(c.trustedKeys, 'peers/trustedKeys');
+  } catch (e) {
+    throw new AggregatorError('E_CONFIG', (e as Error).message);
+  }
+  const own = trusted[id];
+  if (own !== undefined) {
+    const mine = createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
+    if (createPublicKey(own).export({ type: 'spki', format: 'pem' }).toString() !== mine) {
+      throw new AggregatorError('E_CONFIG', `peers/trustedKeys/${id}: this aggregator's own entry is not the public key of peers.privateKey ${c.privateKey}`);
+    }
+  }
+  return { key, trusted };
 }
 
 export class PeerExchange {
   /** Seqs peers announced that this aggregator had not seen itself. */
   peerSeqs = 0;
+  /** Peer messages refused: unsigned, a key not trusted, a bad signature, or a sender, topic or group that do not agree. */
+  peerRejected = 0;
+  private readonly keys: { key: KeyObject; trusted: Record<string, string> } | undefined;
   private seenOut = new Map<string, { node: string; site: string; boot: string; seqs: number[] }>();
   private timer: NodeJS.Timeout | undefined;
+  private lastRejectLog = 0;
+  private rejectsSinceLog = 0;
 
-  constructor(private readonly opts: PeerExchangeOptions) {}
+  constructor(private readonly opts: PeerExchangeOptions) {
+    this.keys = opts.config ? loadKeys(opts.id, opts.config) : undefined;
+  }
+
+  /** Whether this member takes part: a `peers` config and a peer subscription the broker granted. */
+  get active(): boolean {
+    return this.keys !== undefined && this.opts.enabled();
+  }
 
   start(interval_ms: number): void {
+    if (!this.keys) {
+      this.opts.log.info({ group: this.opts.group }, 'no "peers" config: seen seqs are not exchanged; with other members in the group, gaps count from this share only');
+      return;
+    }
     this.timer = setInterval(() => this.announceSeen(), interval_ms);
     this.timer.unref();
   }
@@ -50,7 +138,7 @@ export class PeerExchange {
 
   /** Queues a spooled seq for the next announcement to the peers. */
   announce(node: string, site: string, boot: string, seq: number): void {
-    if (!this.opts.enabled()) return;
+    if (!this.active) return;
     const key = `${node}/${boot}`;
     let e = this.seenOut.get(key);
     if (!e) {
@@ -60,15 +148,17 @@ export class PeerExchange {
     e.seqs.push(seq);
   }
 
-  /** Publishes the seqs spooled since the last call: per boot the first seq and the deltas to the next ones. */
+  /** Publishes the seqs spooled since the last call: per boot the first seq and the deltas to the next ones, signed. */
   announceSeen(): void {
-    if (!this.seenOut.size || !this.opts.online()) return;
+    const keys = this.keys;
+    if (!keys || !this.seenOut.size || !this.opts.online()) return;
     const topic = peerSeenTopic(this.opts.group, this.opts.id);
-    let boots: [string, string, string, number, number[]][] = [];
+    let boots: Announcement['b'] = [];
     let n = 0;
     const send = () => {
       if (!boots.length) return;
-      this.opts.publish(topic, JSON.stringify({ v: 1, from: this.opts.id, b: boots }));
+      const a: Announcement = { v: PEER_FORMAT, from: this.opts.id, group: this.opts.group, b: boots };
+      this.opts.publish(topic, JSON.stringify(signPayload(a, keys.key, this.opts.id)));
       boots = [];
       n = 0;
     };
@@ -87,18 +177,42 @@ export class PeerExchange {
     this.seenOut.clear();
   }
 
-  /** Marks the seqs a peer announced as seen. Peers are trusted like the broker, but their payload is checked. */
-  onPeer(payload: Buffer | string): void {
-    let v: unknown;
-    try {
-      v = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
-    } catch {
-      return;
-    }
-    const m = v as { v?: unknown; from?: unknown; b?: unknown };
-    if (typeof m !== 'object' || m === null || m.v !== 1 || m.from === this.opts.id || !Array.isArray(m.b)) return;
+  /** Marks the seqs a trusted peer announced on `topic` as seen; anything else is counted and ignored. */
+  onPeer(topic: string, payload: Buffer | string): void {
+    const keys = this.keys;
+    if (!keys) return;
+    const a = this.verified(topic, payload, keys.trusted);
+    if (!a) return;
     const now = Date.now();
-    for (const e of m.b as unknown[]) this.markBoot(e, now);
+    for (const e of a.b as unknown[]) this.markBoot(e, now);
+  }
+
+  /** The announcement if it is signed by the member it names, on that member's topic, for this group; else undefined. */
+  private verified(topic: string, payload: Buffer | string, trusted: Record<string, string>): Announcement | undefined {
+    let why: string;
+    try {
+      const env = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8')) as unknown;
+      const a = verifyEnvelope<Partial<Announcement> | null>(env, trusted);
+      const keyId = (env as { sig: { keyId: string } }).sig.keyId;
+      const sender = topic.startsWith(`${PEER_ROOT}/`) ? topic.slice(topic.lastIndexOf('/') + 1) : undefined;
+      if (typeof a !== 'object' || a === null || a.v !== PEER_FORMAT || !Array.isArray(a.b)) why = `payload: expected { v: ${PEER_FORMAT}, from, group, b: [...] }`;
+      else if (a.from !== keyId) why = `payload.from ${JSON.stringify(a.from)} is not the signing key "${keyId}"`;
+      else if (sender !== keyId) why = `signed by "${keyId}" but published on ${topic}`;
+      else if (a.group !== this.opts.group) why = `payload.group ${JSON.stringify(a.group)}: expected "${this.opts.group}"`;
+      else if (a.from === this.opts.id) return undefined; // its own (No Local should have kept it away)
+      else return a as Announcement;
+    } catch (e) {
+      why = e instanceof SyntaxError ? 'not JSON' : e instanceof SignatureError ? e.message : `unreadable: ${(e as Error).message}`;
+    }
+    this.peerRejected++;
+    this.rejectsSinceLog++;
+    const now = Date.now();
+    if (now - this.lastRejectLog >= REJECT_LOG_EVERY_MS) {
+      this.opts.log.warn({ topic, reason: why, refusedSinceLast: this.rejectsSinceLog }, 'peer announcement refused (not from a trusted member of the group); ignored');
+      this.lastRejectLog = now;
+      this.rejectsSinceLog = 0;
+    }
+    return undefined;
   }
 
   /** One [node, site, boot, first, deltas] entry of a peer announcement. */

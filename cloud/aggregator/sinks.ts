@@ -5,7 +5,7 @@ import { closeSync, fdatasyncSync, fstatSync, openSync, writeSync } from 'node:f
 import { CustomsError } from '../../common/errors.js';
 import { logger, type Logger } from '../../common/log.js';
 
-/** A write the sink refused. `permanent` means retrying the same bytes cannot succeed (malformed lines). */
+/** A write the sink refused. `permanent` means retrying the same bytes cannot succeed (lines InfluxDB refuses). */
 export class SinkError extends CustomsError {
   constructor(
     message: string,
@@ -111,7 +111,9 @@ export class InfluxSink implements Sink {
       await this.createDatabase().catch(() => undefined);
       throw new SinkError(`${this.describe}: database was missing; created it`, false);
     }
-    // 400 is a parse error: InfluxDB wrote the lines it could parse ("partial write") and resending cannot help.
+    // 400: InfluxDB refused some lines (unparsable, field type conflict, max-values-per-tag) and wrote the others
+    // ("partial write"); its answer does not reliably say which, so the drainer splits the batch to find them. 413:
+    // too big as a whole. Resending the same bytes cannot help either.
     const permanent = r.status === 400 || r.status === 413;
     throw new SinkError(`${this.describe}: write answered ${r.status}: ${r.text.slice(0, 300)}`, permanent);
   }
@@ -161,6 +163,63 @@ export class LineFileSink implements Sink {
   }
 
   async close(): Promise<void> {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** A line the sink refused, with the sink's answer. */
+export interface RefusedLine {
+  line: Buffer;
+  reason: string;
+}
+
+export interface QuarantineOptions {
+  file: string;
+  /** fdatasync after each append (the spool lines are deleted once this returns). */
+  sync: boolean;
+}
+
+/*
+ * Where points InfluxDB refuses go (field type conflict, max-values-per-tag, a line it cannot parse). By the time
+ * InfluxDB answers, the message was confirmed to its node (it was in the spool), so the line must not just be
+ * dropped: the drainer appends it here, durably, before it lets the spool forget it. Each line is preceded by a
+ * comment with the time and InfluxDB's reason, so the file can be read, fixed up and imported by hand
+ * (`influx -import` skips the comments). A crash between this append and the spool commit repeats a line here.
+ */
+export class Quarantine {
+  private fd: number | undefined;
+  /** Lines appended since start. */
+  lines = 0;
+
+  constructor(private readonly opts: QuarantineOptions) {}
+
+  get describe(): string {
+    return `quarantine file ${this.opts.file}`;
+  }
+
+  /** Appends the refused lines; throws SinkError (not permanent) when the file cannot be written. */
+  append(refused: RefusedLine[]): void {
+    if (refused.length === 0) return;
+    const at = new Date().toISOString();
+    const parts: Buffer[] = [];
+    for (const r of refused) {
+      const reason = r.reason.replace(/[\r\n]+/g, ' | ').slice(0, 1000);
+      parts.push(Buffer.from(`# refused ${at}: ${reason}\n`), r.line, r.line[r.line.length - 1] === 0x0a ? Buffer.alloc(0) : Buffer.from('\n'));
+    }
+    const buf = Buffer.concat(parts);
+    try {
+      this.fd ??= openSync(this.opts.file, 'a');
+      let off = 0;
+      while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+      if (this.opts.sync) fdatasyncSync(this.fd);
+    } catch (e) {
+      throw new SinkError(`${this.describe}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, false, { cause: e });
+    }
+    this.lines += refused.length;
+  }
+
+  close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }

@@ -8,6 +8,7 @@ import { decode, dlqTopic, type AnyMessage, type Kind, type RejectReason } from 
 import type { AggregatorConfig } from '../config.js';
 import { BootClocks, DedupTracker, type GapInfo } from '../dedup.js';
 import { toLines } from '../points.js';
+import { TagBudget, tagValuesOf } from './tag-budget.js';
 
 /** Dead letters carry at most this much of the original payload. */
 const DLQ_MAX_BYTES = 64 * 1024;
@@ -41,7 +42,7 @@ export interface DeadLettersOptions {
 
 /** Rejected messages go to customs-dlq/v1/<id>/<reason> with the reason and the error as user properties. */
 export class DeadLetters {
-  readonly rejected: Record<RejectReason, number> = { oversized: 0, not_json: 0, schema: 0, unknown_topic: 0, mismatch: 0 };
+  readonly rejected: Record<RejectReason, number> = { oversized: 0, not_json: 0, schema: 0, unknown_topic: 0, mismatch: 0, cardinality: 0 };
   /** Dead letters the broker took. */
   published = 0;
   private readonly logged = new Map<RejectReason, { last: number; suppressed: number }>();
@@ -75,19 +76,26 @@ export interface ValidatorOptions {
   onGap: (g: GapInfo) => void;
 }
 
-/** Decode, duplicate check and point times; holds the per-boot seq windows and the boot clock table. */
+/**
+ * Decode, duplicate check, the per-node tag cap and point times; holds the per-boot seq windows, the boot clock
+ * table and the tag values each node created.
+ */
 export class Validator {
   private readonly cfg: AggregatorConfig;
   private readonly log: Logger;
   private dedupTracker = new DedupTracker();
   private readonly clocks = new BootClocks();
   private readonly clocksFile: string;
+  private readonly tags: TagBudget;
+  private readonly tagsFile: string;
   readonly counts = { received: 0, duplicates: 0, gapsReported: 0 };
 
   constructor(private readonly opts: ValidatorOptions) {
     this.cfg = opts.config;
     this.log = opts.log;
     this.clocksFile = join(this.cfg.spool.dir, 'clocks.json');
+    this.tags = new TagBudget(this.cfg.tagValuesPerNode);
+    this.tagsFile = join(this.cfg.spool.dir, 'tags.json');
   }
 
   /** The seqs held per (node, boot); replaced by forgetSeqs(). */
@@ -103,7 +111,10 @@ export class Validator {
     this.dedupTracker = new DedupTracker();
   }
 
-  /** Size, schema and duplicate check of one message (status is state, not a sequence: never a duplicate). */
+  /**
+   * Size, schema, duplicate and tag-cap check of one message (status is state, not a sequence: never a duplicate).
+   * A new message's new tag values are recorded here (and persisted before its PUBACK, like the clock table).
+   */
   check(topic: string, payload: Buffer): Verdict {
     this.counts.received++;
     if (payload.length > this.cfg.maxPayloadBytes) {
@@ -117,13 +128,16 @@ export class Validator {
       this.counts.duplicates++;
       return { kind: 'duplicate', msg: d.msg };
     }
+    const a = this.tags.admit(d.msg.node, tagValuesOf(d.kind, d.msg));
+    if (!a.ok) return { kind: 'rejected', reason: 'cardinality', detail: a.detail };
+    if (a.changed) this.save(this.tagsFile, this.tags, 'tag value table');
     return { kind: 'new', type: d.kind, msg: d.msg, isStatus };
   }
 
   /** The spool record of a new message: its points as line protocol, one line each, every line ending in '\n'. */
   record(v: Extract<Verdict, { kind: 'new' }>, now: number): { text: string; lines: number } {
     const t = this.clocks.resolve(v.msg, now);
-    if (t.changed) this.saveClocks();
+    if (t.changed) this.save(this.clocksFile, this.clocks, 'boot clock table');
     const lines = toLines({ kind: v.type, msg: v.msg, time_ms: t.time_ms, tsSrc: t.tsSrc });
     let text = lines.join('\n') + '\n';
     // The spool reads NUL as a line torn by a power cut, so none may come from a payload string.
@@ -145,34 +159,43 @@ export class Validator {
     }
   }
 
+  /** Loads the boot clock table and the tag value table the previous run left in the spool directory. */
   loadClocks(): void {
+    this.load(this.clocksFile, 'boot clock table', (v) => this.clocks.load(v));
+    this.load(this.tagsFile, 'tag value table', (v) => this.tags.load(v));
+  }
+
+  private load(file: string, what: string, apply: (v: unknown) => void): void {
     let text: string;
     try {
-      text = readFileSync(this.clocksFile, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch {
       return; // first start
     }
     try {
-      this.clocks.load(JSON.parse(text));
+      apply(JSON.parse(text));
     } catch (e) {
-      this.log.warn({ file: this.clocksFile, err: (e as Error).message }, 'boot clock table unreadable; starting a new one');
+      this.log.warn({ file, err: (e as Error).message }, `${what} unreadable; starting a new one`);
     }
   }
 
-  /** Written before the PUBACK of the message that changed it, so a redelivery after a crash gets the same time. */
-  private saveClocks(): void {
-    const tmp = `${this.clocksFile}.tmp`;
+  /**
+   * Written before the PUBACK of the message that changed it: for the clocks, so a redelivery after a crash gets
+   * the same time; for the tags, so a restart does not hand a node a fresh allowance.
+   */
+  private save(file: string, table: object, what: string): void {
+    const tmp = `${file}.tmp`;
     try {
       const fd = openSync(tmp, 'w');
       try {
-        writeSync(fd, JSON.stringify(this.clocks));
+        writeSync(fd, JSON.stringify(table));
         if (this.cfg.spool.fsync !== 'never') fdatasyncSync(fd);
       } finally {
         closeSync(fd);
       }
-      renameSync(tmp, this.clocksFile);
+      renameSync(tmp, file);
     } catch (e) {
-      this.log.error({ err: (e as Error).message, file: this.clocksFile }, 'cannot save boot clock table');
+      this.log.error({ err: (e as Error).message, file }, `cannot save ${what}`);
     }
   }
 }

@@ -1,8 +1,9 @@
 // The writer: drains the spool to the sink (InfluxDB or a line file) in order, in batches, with retries.
+import { join } from 'node:path';
 import { logger, type Logger } from '../../common/log.js';
 import type { AggregatorConfig } from '../config.js';
 import type { Spool, SpoolBatch } from '../spool.js';
-import { InfluxSink, LineFileSink, SinkError, type Sink } from './sinks.js';
+import { InfluxSink, LineFileSink, Quarantine, SinkError, type RefusedLine, type Sink } from './sinks.js';
 
 export interface DrainerOptions {
   spool: Spool;
@@ -14,31 +15,66 @@ export interface DrainerOptions {
   onBatch?: (points: number, seconds: number) => void;
   /** Called when the sink goes down or comes back. */
   onSinkState?: (up: boolean) => void;
+  /** Where lines the sink refuses go; without it they are logged and counted only (tests of the drain loop). */
+  quarantine?: Quarantine;
 }
 
 export interface DrainerStats {
   writtenPoints: number;
   writtenBatches: number;
+  /** Failed write requests: outages (each retried after a backoff) and refusals (each followed by a split). */
   writeErrors: number;
-  /** Points in batches InfluxDB refused (a 400: it keeps the lines it could parse); logged and skipped, since resending cannot help. */
+  /** Points InfluxDB refused, each found by splitting its batch and moved to the quarantine file; not the good lines beside them. */
   rejectedPoints: number;
   sinkUp: boolean;
 }
 
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5000;
+/** A refused run of at most this many lines is tried line by line rather than split in halves further. */
+const SPLIT_LINE_BY_LINE = 8;
+
+/** What writing one batch came to: lines the sink took and lines it refused. */
+interface BatchResult {
+  written: number;
+  refused: RefusedLine[];
+}
+
+/** Splits line-protocol bytes (every line ending in '\n') into runs of whole lines: in halves, or one per line. */
+function splitLines(data: Buffer, lines: number): { data: Buffer; lines: number }[] {
+  const ends: number[] = [];
+  for (let i = data.indexOf(0x0a); i >= 0; i = data.indexOf(0x0a, i + 1)) ends.push(i + 1);
+  if (ends.length === 0 || ends[ends.length - 1] !== data.length) ends.push(data.length);
+  if (lines <= SPLIT_LINE_BY_LINE) return ends.map((end, i) => ({ data: data.subarray(i === 0 ? 0 : ends[i - 1], end), lines: 1 }));
+  const half = Math.floor(ends.length / 2);
+  return [
+    { data: data.subarray(0, ends[half - 1]), lines: half },
+    { data: data.subarray(ends[half - 1]), lines: ends.length - half },
+  ];
+}
 
 /**
  * One loop that takes batches from the spool in order, one write at a time, and commits each once the sink has
  * it. A batch goes out when it is full, when its oldest line has waited flushInterval_ms, when it is replayed
  * data (a sealed segment), or when flush() asks. A failed write is retried with backoff until it succeeds;
  * meanwhile the spool grows, and when the sink is back the backlog follows in order.
+ *
+ * The backoff is a fixed schedule that nothing but stop() cuts short: during an outage messages keep arriving
+ * (hundreds a second), and were each notify() or flush() to wake the retry, the write rate would follow the
+ * message rate instead of the backoff (thousands of failed writes in 30 s).
+ *
+ * A spool line leaves the spool only once it is in the sink or in the quarantine file, since its message was
+ * confirmed to its node when it was spooled: a batch the sink refuses (InfluxDB's 400, "partial write") is split
+ * until each refused line is found, those go to the quarantine with the reason, and the rest is written again
+ * (rewriting a point InfluxDB already took lands on the same point).
  */
 export class SpoolDrainer {
   private readonly log: Logger;
   private running = false;
   private loop: Promise<void> | undefined;
   private wakeUp: (() => void) | undefined;
+  /** Ends a backoff wait early; only stop() calls it. */
+  private endBackoff: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private urgentUntil = 0;
   private firstPendingAt = 0;
@@ -108,6 +144,7 @@ export class SpoolDrainer {
     this.stopping = true;
     this.running = false;
     this.wake();
+    this.endBackoff?.();
     // A write in flight ends at the latest after the sink's own timeout; the remaining wait is bounded too.
     await Promise.race([this.loop, new Promise((r) => setTimeout(r, Math.max(1000, deadline - Date.now())).unref())]);
     if (this.timer) clearTimeout(this.timer);
@@ -164,32 +201,70 @@ export class SpoolDrainer {
     return true;
   }
 
+  /** A backoff wait: neither notify() nor flush() ends it (see the class comment), only stop(). */
+  private backoff(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.endBackoff = undefined;
+        resolve();
+      }, ms);
+      this.endBackoff = () => {
+        this.endBackoff = undefined;
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
   private async writeWithRetry(b: SpoolBatch): Promise<boolean> {
     let backoff = BACKOFF_MIN_MS;
     for (;;) {
       const t0 = process.hrtime.bigint();
       try {
-        await this.opts.sink.write(b.data);
-        this.s.writtenPoints += b.lines;
+        const r: BatchResult = { written: 0, refused: [] };
+        await this.writeOrSplit(b.data, b.lines, r);
+        if (r.refused.length > 0) {
+          this.opts.quarantine?.append(r.refused);
+          this.s.rejectedPoints += r.refused.length;
+          this.log.error(
+            { refused: r.refused.length, written: r.written, first: r.refused[0]!.reason.slice(0, 300), to: this.opts.quarantine?.describe ?? 'nowhere (no quarantine)' },
+            'sink refused points; quarantined them',
+          );
+        }
+        this.s.writtenPoints += r.written;
         this.s.writtenBatches++;
         this.opts.onBatch?.(b.lines, Number(process.hrtime.bigint() - t0) / 1e9);
         this.setUp(true);
         return true;
       } catch (e) {
-        this.s.writeErrors++;
-        if (e instanceof SinkError && e.permanent) {
-          this.s.rejectedPoints += b.lines;
-          this.log.error({ err: e.message, lines: b.lines }, 'sink refused a batch as malformed; skipping it');
-          return true;
-        }
         if (this.s.sinkUp) this.log.warn({ err: (e as Error).message }, 'sink write failed; retrying with backoff, spool holds the data');
         this.setUp(false);
         if (this.stopping) return false;
-        await this.sleep(backoff);
+        await this.backoff(backoff);
         if (this.stopping) return false;
         backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
       }
     }
+  }
+
+  /**
+   * Writes a run of lines; when the sink refuses it, splits it (halves, then single lines) until each refused
+   * line is found and collected in `r`. Throws what is not a refusal (an outage): the caller retries the batch.
+   */
+  private async writeOrSplit(data: Buffer, lines: number, r: BatchResult): Promise<void> {
+    try {
+      await this.opts.sink.write(data);
+      r.written += lines;
+      return;
+    } catch (e) {
+      this.s.writeErrors++;
+      if (!(e instanceof SinkError && e.permanent)) throw e;
+      if (lines <= 1) {
+        r.refused.push({ line: data, reason: e.message });
+        return;
+      }
+    }
+    for (const part of splitLines(data, lines)) await this.writeOrSplit(part.data, part.lines, r);
   }
 
   private setUp(up: boolean): void {
@@ -212,6 +287,7 @@ export interface WriterOptions {
 export class Writer {
   private sink: Sink | undefined;
   private drainer: SpoolDrainer | undefined;
+  private quarantine: Quarantine | undefined;
 
   constructor(private readonly opts: WriterOptions) {}
 
@@ -225,6 +301,7 @@ export class Writer {
       ? new InfluxSink({ url: cfg.influx.url, database: cfg.influx.database, timeout_ms: cfg.influx.timeout_ms, log: log.child({ ns: 'influx' }) })
       : new LineFileSink({ file: cfg.lineFile!, database: 'customs', sync: cfg.spool.fsync !== 'never' });
     await this.sink.start();
+    this.quarantine = new Quarantine({ file: cfg.quarantineFile ?? join(cfg.spool.dir, 'quarantine.lp'), sync: cfg.spool.fsync !== 'never' });
     this.drainer = new SpoolDrainer({
       spool: this.opts.spool,
       sink: this.sink,
@@ -232,6 +309,7 @@ export class Writer {
       flushInterval_ms: cfg.influx?.flushInterval_ms ?? 100,
       log: log.child({ ns: 'drainer' }),
       onBatch: this.opts.onBatch,
+      quarantine: this.quarantine,
     });
     this.drainer.start();
   }
@@ -256,5 +334,6 @@ export class Writer {
     if (this.drainer) await this.drainer.stop(this.opts.config.influx?.timeout_ms ?? 10_000);
     if (this.sink) await this.sink.close();
     this.sink = undefined;
+    this.quarantine?.close();
   }
 }

@@ -1,18 +1,76 @@
 // Radiation files on disk: reading any supported format (bounded, binary refused) and writing simulated drives as
 // N42-2012, one file per measurement, atomically. The parsing and writing themselves are pure (analysis/radiation/formats).
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InputError } from '../../common/errors.js';
 import { FormatError, parseRadText, writeN42, type AnyRadFile, type CsvOptions, type ParseOptions } from '../../analysis/radiation/formats/index.js';
 import type { SimDetector } from '../../analysis/radiation/sim/scene.js';
 import type { DetectorInfo, Measurement, RadFile } from '../../analysis/radiation/spectrum.js';
 
 /**
- * Reads a radiation file from disk. Text is decoded as UTF-8, or Latin-1 when it is not valid UTF-8 (old SPE
- * writers); a binary file (NUL bytes) is refused with an error saying which formats are supported.
+ * Largest radiation file read (16 MiB). Real N42, SPE and CSV files are kB to a few MB (a long DNDO portal file of
+ * many samples); a 200 MB one takes gigabytes of heap as a parsed XML tree and minutes of a blocked event loop.
  */
-export async function readRadFile(path: string, options: ParseOptions & CsvOptions = {}): Promise<AnyRadFile> {
-  const bytes = await readFile(path);
+export const MAX_RAD_FILE_BYTES = 16 * 1024 * 1024;
+
+/** A file is over the size limit; refused from its size alone, before any of it is read. */
+export class FileTooLargeError extends InputError {
+  constructor(
+    readonly file: string,
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(`${file}: ${size} bytes (${mib(size)}) is over the limit of ${limit} bytes (${mib(limit)}) for a radiation file; real ones are kB to a few MB`);
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(bytes < 1024 * 1024 ? 3 : 1).replace(/\.0+$/, '')} MiB`;
+}
+
+/**
+ * Reads a whole file of at most `limit` bytes: refused by its size before reading, and read into a buffer of that
+ * size, so a file that grows after the check (an instrument still writing) cannot make the read unbounded either.
+ */
+export async function readFileBounded(path: string, limit: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    if (size > limit) throw new FileTooLargeError(path, size, limit);
+    let buf = Buffer.alloc(size + 1);
+    let n = 0;
+    for (;;) {
+      if (n === buf.length) {
+        // Grown since the stat: read on, but never past the limit.
+        const bigger = Buffer.alloc(Math.min(limit + 1, 2 * buf.length));
+        buf.copy(bigger, 0, 0, n);
+        buf = bigger;
+      }
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+      if (n > limit) throw new FileTooLargeError(path, n, limit);
+    }
+    return buf.subarray(0, n);
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface ReadRadFileOptions extends ParseOptions, CsvOptions {
+  /** Refuse a file larger than this many bytes (default MAX_RAD_FILE_BYTES, 16 MiB). */
+  maxBytes?: number;
+}
+
+/**
+ * Reads a radiation file from disk. Text is decoded as UTF-8, or Latin-1 when it is not valid UTF-8 (old SPE
+ * writers); a binary file (NUL bytes) is refused with an error saying which formats are supported, and a file over
+ * `maxBytes` with a FileTooLargeError naming its size and the limit.
+ */
+export async function readRadFile(path: string, options: ReadRadFileOptions = {}): Promise<AnyRadFile> {
+  const { maxBytes = MAX_RAD_FILE_BYTES, ...parseOptions } = options;
+  const bytes = await readFileBounded(path, maxBytes);
   const nul = bytes.subarray(0, 4096).indexOf(0);
   if (nul >= 0) {
     throw new FormatError({
@@ -28,7 +86,7 @@ export async function readRadFile(path: string, options: ParseOptions & CsvOptio
   } catch {
     text = new TextDecoder('latin1').decode(bytes);
   }
-  return parseRadText(text, path, options);
+  return parseRadText(text, path, parseOptions);
 }
 
 export interface WriteN42Options {

@@ -11,8 +11,11 @@
 //   leaves it in place (a read-only share, or another consumer) and appends its name, mtime and size to a state
 //   file (a journal, compacted at start), so a restart skips it; a file rewritten in place under the same name
 //   counts as new.
-// - a file that cannot be read as N42 is moved to `rejected/` next to a `<name>.why` text with the reason, and
-//   the driver carries on.
+// - a file that cannot be read as N42, is larger than `maxFileBytes` (refused from its size, unread), or holds a
+//   spectrum the analysis cannot use (fewer than 8 channels, two channel counts for one detector in a measurement)
+//   is moved to `rejected/` next to a `<name>.why` text with the reason, and the driver carries on. Being moved, it
+//   is not met again after a restart.
+// - `done/` keeps at most `doneMaxFiles` files and `doneMaxBytes` bytes; the oldest are deleted first.
 // Delivery is exactly once across stop()/start(): stop() lets the file in hand finish (emitted and marked). After
 // a crash between emitting and marking, that one file is read again (at least once; consumers can tell by the
 // file name and measurement id).
@@ -20,16 +23,17 @@
 // coalesced or missing (network shares, overflow); a watcher that fails leaves the rescan alone to do the job.
 
 import { EventEmitter } from 'node:events';
-import { appendFile, mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { appendFile, mkdir, readFile, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { CustomsError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { FormatError, detectFormat, parseN42 } from '../../analysis/radiation/formats/index.js';
+import { FormatError, detectFormat, measurementProblem, parseN42 } from '../../analysis/radiation/formats/index.js';
 import type { Measurement } from '../../analysis/radiation/spectrum.js';
 import type { Component, ComponentContext, ComponentSpec } from '../../contract/component.js';
 import { errnoOf, FolderScan } from '../folder-scan.js';
 import { parseDeviceOptions, stringEnum } from '../../contract/options.js';
+import { FileTooLargeError, MAX_RAD_FILE_BYTES, readFileBounded } from './files.js';
 
 export const N42FolderOptionsSchema = Type.Object(
   {
@@ -52,6 +56,13 @@ export const N42FolderOptionsSchema = Type.Object(
       description: 'take a file only once unmodified this long (instruments that write in place instead of renaming)',
     }),
     publish: Type.Boolean({ default: true, description: "put every spectrum on the node's reading bus" }),
+    maxFileBytes: Type.Integer({
+      minimum: 1,
+      default: MAX_RAD_FILE_BYTES,
+      description: 'a larger file goes to rejected/ unread (default 16 MiB; real N42 files are kB to a few MB)',
+    }),
+    doneMaxFiles: Type.Integer({ minimum: 0, default: 10_000, description: 'after: move: keep at most this many files in done/, the oldest deleted first' }),
+    doneMaxBytes: Type.Integer({ minimum: 0, default: 1024 ** 3, description: 'after: move: keep at most this many bytes in done/ (default 1 GiB), the oldest deleted first' }),
   },
   { additionalProperties: false },
 );
@@ -123,6 +134,9 @@ export class N42FolderDriver extends EventEmitter<N42FolderEvents> implements Co
   private readonly counters: N42FolderStats = { files: 0, measurements: 0, rejected: 0 };
   private readonly calibrations = new Map<string, string>();
   private readonly extensions: Set<string>;
+  /** Files in done/, oldest first, and their total size: the retention deletes from the front. */
+  private done: { name: string; size: number }[] = [];
+  private doneBytes = 0;
 
   constructor(
     readonly name: string,
@@ -167,7 +181,10 @@ export class N42FolderDriver extends EventEmitter<N42FolderEvents> implements Co
     }
     if (!st.isDirectory()) throw new N42FolderError('E_DEVICE_OPEN', dir, `N42 folder ${dir}: not a directory`);
     try {
-      if (this.options.after === 'move') await mkdir(join(dir, DONE_DIR), { recursive: true });
+      if (this.options.after === 'move') {
+        await mkdir(join(dir, DONE_DIR), { recursive: true });
+        await this.loadDone();
+      }
       await mkdir(join(dir, REJECTED_DIR), { recursive: true });
       if (this.options.after === 'keep') await this.loadJournal();
     } catch (e) {
@@ -261,7 +278,9 @@ export class N42FolderDriver extends EventEmitter<N42FolderEvents> implements Co
   private async processFile(name: string, path: string, key: FileKey): Promise<void> {
     let measurements: Measurement[];
     try {
-      const text = await readFile(path);
+      // Refused from its size, unread: a 200 MB file would take gigabytes of heap and block the loop for a minute.
+      if (key.size > this.options.maxFileBytes) throw new FileTooLargeError(path, key.size, this.options.maxFileBytes);
+      const text = await readFileBounded(path, this.options.maxFileBytes);
       if (text.subarray(0, 4096).includes(0)) {
         throw new FormatError({ file: path, field: 'format', expected: 'expected an N42 XML text file, found binary data' });
       }
@@ -273,6 +292,11 @@ export class N42FolderDriver extends EventEmitter<N42FolderEvents> implements Co
       const file = parseN42(decoded, path);
       for (const w of file.warnings) this.log?.warn({ file: path, warning: w.message }, 'N42 file: warning');
       measurements = file.measurements;
+      // A valid N42 the analysis cannot use is refused whole, before any of it is emitted: rejected/ keeps it.
+      for (const m of measurements) {
+        const problem = measurementProblem(m);
+        if (problem !== undefined) throw new FormatError({ file: path, element: `measurement ${m.id}`, field: 'Spectrum', expected: problem });
+      }
     } catch (e) {
       if (errnoOf(e) === 'ENOENT') return;
       await this.reject(name, path, key, e);
@@ -316,9 +340,13 @@ export class N42FolderDriver extends EventEmitter<N42FolderEvents> implements Co
     this.processed.set(name, key);
     try {
       if (this.options.after === 'move') {
-        await rename(path, await this.freeName(join(this.dir, DONE_DIR), name));
+        const target = await this.freeName(join(this.dir, DONE_DIR), name);
+        await rename(path, target);
         // Moved away: nothing to remember (a new file under the same name is a new measurement).
         this.processed.delete(name);
+        this.done.push({ name: basename(target), size: key.size });
+        this.doneBytes += key.size;
+        await this.pruneDone();
       } else {
         await this.appendJournal(name, key);
       }
@@ -345,6 +373,47 @@ export class N42FolderDriver extends EventEmitter<N42FolderEvents> implements Co
     }
     this.log?.error({ file: path, movedTo, reason }, 'N42 folder: rejected file');
     this.safeEmit('rejected', { file: path, ...(movedTo !== undefined ? { movedTo } : {}), reason });
+  }
+
+  /** What done/ holds from earlier runs, oldest first (by mtime: a rename keeps it), pruned to the limits. */
+  private async loadDone(): Promise<void> {
+    const doneDir = join(this.dir, DONE_DIR);
+    const found: { name: string; size: number; mtimeMs: number }[] = [];
+    for (const e of await readdir(doneDir, { withFileTypes: true })) {
+      if (!e.isFile()) continue;
+      try {
+        const st = await stat(join(doneDir, e.name));
+        found.push({ name: e.name, size: st.size, mtimeMs: st.mtimeMs });
+      } catch (err) {
+        if (errnoOf(err) !== 'ENOENT') throw err;
+      }
+    }
+    found.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    this.done = found.map(({ name, size }) => ({ name, size }));
+    this.doneBytes = found.reduce((a, f) => a + f.size, 0);
+    await this.pruneDone();
+  }
+
+  /** Deletes the oldest files of done/ until it is within doneMaxFiles and doneMaxBytes. */
+  private async pruneDone(): Promise<void> {
+    const { doneMaxFiles, doneMaxBytes } = this.options;
+    let deleted = 0;
+    while (this.done.length > 0 && (this.done.length > doneMaxFiles || this.doneBytes > doneMaxBytes)) {
+      const oldest = this.done[0]!;
+      try {
+        await unlink(join(this.dir, DONE_DIR, oldest.name));
+      } catch (e) {
+        if (errnoOf(e) !== 'ENOENT') {
+          // Not a reason to stop taking files: the next file moved in tries again.
+          this.log?.warn({ file: oldest.name, err: (e as Error).message }, 'N42 folder: cannot delete from done/');
+          break;
+        }
+      }
+      this.done.shift();
+      this.doneBytes -= oldest.size;
+      deleted++;
+    }
+    if (deleted > 0) this.log?.debug({ deleted, files: this.done.length, bytes: this.doneBytes }, 'N42 folder: done/ retention');
   }
 
   /** `dir/name`, or `dir/name.2`, `.3` … if an instrument reused a name already there. */

@@ -33,6 +33,16 @@ function positiveNumber(flag: string) {
   };
 }
 
+/**
+ * Reads a radiation file for dose, identify and alarm: its warnings (live time over real time, an unusable
+ * calibration) go to stderr, so an answer from doubtful data does not look like one from good data.
+ */
+async function readWarned(file: string): ReturnType<typeof readRadFile> {
+  const rf = await readRadFile(file);
+  for (const w of rf.warnings) process.stderr.write(`warning: ${w.message}\n`);
+  return rf;
+}
+
 function out(json: boolean, value: unknown, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
 }
@@ -73,7 +83,7 @@ export function registerRadCommands(program: Command): void {
     .option('--json', 'print JSON: { measurements: [ { index, id, time, doseRate_uSv_h, detectors: [...] } ] }')
     .action(async (file: string, opts: { detector: string; kevPerChannel?: number; json?: boolean }) => {
       const det = detectorModel(opts.detector);
-      const rf = await readRadFile(file);
+      const rf = await readWarned(file);
       const g: GFunction = buildGFunction({ detector: det });
       const measurements = rf.measurements.map((m, index) => {
         const detectors = m.spectra.map((sp) => {
@@ -101,11 +111,11 @@ export function registerRadCommands(program: Command): void {
     .option('--json', 'print JSON: { nuclides: [ { nuclide, confidence, category, ... } ] } (empty for background only)')
     .action(async (file: string, opts: { detector: string; background?: string; kevPerChannel?: number; json?: boolean }) => {
       const det = detectorModel(opts.detector);
-      const rf = await readRadFile(file);
+      const rf = await readWarned(file);
       const fg = sumSpectra(file, rf.measurements.filter((m) => m.class !== 'Background'), opts.kevPerChannel)!;
       let bg = sumSpectra(file, rf.measurements.filter((m) => m.class === 'Background'), opts.kevPerChannel, true);
       if (opts.background) {
-        const bf = await readRadFile(opts.background);
+        const bf = await readWarned(opts.background);
         bg = sumSpectra(opts.background, bf.measurements, opts.kevPerChannel)!;
       }
       const id = new NuclideIdentifier({ detector: det });
@@ -140,8 +150,8 @@ export function registerRadCommands(program: Command): void {
     .addHelpText('after', '\nExample:\n  customs-edge rad alarm drive.n42 --far 1 --interval 1 --detector NaI-2x4x16 --json')
     .action(async (file: string, opts: { background?: string; far: number; interval: number; detector: string; identify: boolean; kevPerChannel?: number; json?: boolean }) => {
       const model = detectorModel(opts.detector);
-      const rf = await readRadFile(file);
-      const background = opts.background ? (await readRadFile(opts.background)).measurements.map((m) => ({ ...m, class: 'Background' as const })) : [];
+      const rf = await readWarned(file);
+      const background = opts.background ? (await readWarned(opts.background)).measurements.map((m) => ({ ...m, class: 'Background' as const })) : [];
       const measurements = [...background, ...rf.measurements];
       const ids = [...new Set(measurements.flatMap((m) => m.spectra.map((s) => s.detector)))];
       const r = replayMeasurements(measurements, {

@@ -8,6 +8,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseDeviceOptions, stringEnum } from '../../contract/options.js';
+import { DETECTOR_ID_PATTERN } from '../../protocol/index.js';
 import { DETECTORS } from '../../analysis/radiation/dose.js';
 import { writeN42 } from '../../analysis/radiation/formats/index.js';
 import { NuclideClassifier, type Classification } from '../inference/nuclide-classifier.js';
@@ -21,7 +22,7 @@ export const RadiationOptionsSchema = Type.Object(
     detectors: Type.Array(
       Type.Object(
         {
-          id: Type.String({ minLength: 1, description: 'detector id as the spectrometer driver names it' }),
+          id: Type.String({ pattern: DETECTOR_ID_PATTERN, description: 'detector id as the spectrometer driver names it (letters, digits, _ . : -, at most 32; it becomes an InfluxDB tag)' }),
           model: Type.String({ minLength: 1, description: `detector model: ${Object.keys(DETECTORS).join(', ')}` }),
         },
         { additionalProperties: false },

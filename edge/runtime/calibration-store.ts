@@ -49,6 +49,32 @@ interface DetectorState {
   maxSeen: number;
 }
 
+/** The seen-set file beside the per-detector records: not `*.json`, so load() never takes it for a detector. */
+export const SEEN_FILE = 'seen-records.v1';
+
+/**
+ * Every record a detector ever accepted or refused as old: its id, and the version of each new (non-rollback)
+ * calibration. The rules of acceptanceProblem() compare a record with the active one only, so once the active
+ * version is back where it was (3 → rolled back to 2 → 4 → rolled back to 3), an old, validly signed rollback
+ * "3 → 2" would apply again. A record is signed with its id, so an id seen once is never applied again; a fresh
+ * rollback gets a new id from the technician's CLI and is judged on its own.
+ */
+interface SeenRecords {
+  ids: Set<string>;
+  versions: Set<number>;
+}
+
+interface SeenFileV1 {
+  format: 'customs-calibration-seen/1';
+  detectors: Record<string, { ids: string[]; versions: number[] }>;
+}
+
+class SeenSetError extends CustomsError {
+  constructor(message: string) {
+    super('E_CALIBRATION_SEEN', message);
+  }
+}
+
 interface Capture {
   cmd: CaptureCommand;
   sums: Map<string, { counts: Float64Array; live_s: number; real_s: number; calibration?: { coefficients: number[]; deviationPairs?: [number, number][] } }>;
@@ -77,6 +103,7 @@ export class CalibrationStore implements Component {
   private trusted: Record<string, string> = {};
   private ctx: ComponentContext | undefined;
   private readonly states = new Map<string, DetectorState>();
+  private readonly seen = new Map<string, SeenRecords>();
   private readonly captures = new Map<string, Capture>();
   private readonly seenCaptures = new Set<string>();
   private onCalibration?: (payload: Buffer, topic: string) => void;
@@ -167,6 +194,7 @@ export class CalibrationStore implements Component {
 
   /** Active records from disk, checked again: a key removed from the config no longer vouches for its records. */
   private load(): void {
+    this.loadSeen();
     for (const f of readdirSync(this.opts.dir).filter((x) => x.endsWith('.json'))) {
       const file = join(this.opts.dir, f);
       try {
@@ -174,6 +202,8 @@ export class CalibrationStore implements Component {
         const r = verifyRecord(s.active, this.trusted);
         if (!this.opts.detectors.includes(r.detector)) throw new RecordError(`detector "${r.detector}" is not on this node`);
         this.states.set(r.detector, { active: s.active, maxSeen: Math.max(s.maxSeen ?? 0, r.version) });
+        // The active record is written before the seen set (see handleCalibration): a crash in between left it out.
+        this.markSeen(r);
       } catch (e) {
         this.ctx?.log.warn({ file, err: (e as Error).message }, 'stored calibration ignored');
       }
@@ -182,23 +212,76 @@ export class CalibrationStore implements Component {
   }
 
   private persist(detector: string, s: DetectorState): void {
-    const file = this.stateFile(detector);
-    const tmp = `${file}.tmp`;
-    const fd = openSync(tmp, 'w');
+    writeAtomic(this.stateFile(detector), this.opts.dir, JSON.stringify(s));
+  }
+
+  private get seenFile(): string {
+    return join(this.opts.dir, SEEN_FILE);
+  }
+
+  /**
+   * The seen set from disk. A file that is there but unreadable stops the component: starting with an empty set
+   * would quietly accept every old rollback again. No file at all is a first start (or a store from before it).
+   */
+  private loadSeen(): void {
+    const file = this.seenFile;
+    let text: string;
     try {
-      writeSync(fd, JSON.stringify(s));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new SeenSetError(`${file}: cannot read the calibration seen set (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
-    renameSync(tmp, file);
-    // The rename is durable only once the directory entry is.
-    const dfd = openSync(this.opts.dir, 'r');
+    let v: SeenFileV1;
     try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
+      v = JSON.parse(text) as SeenFileV1;
+    } catch (e) {
+      throw new SeenSetError(`${file}: not JSON (${(e as Error).message}); expected the calibration seen set. Restore it from a backup, or remove it to accept records this node saw before`);
     }
+    if (v?.format !== 'customs-calibration-seen/1' || typeof v.detectors !== 'object' || v.detectors === null) {
+      throw new SeenSetError(`${file}: expected { "format": "customs-calibration-seen/1", "detectors": { ... } }`);
+    }
+    for (const [det, e] of Object.entries(v.detectors)) {
+      const ids = Array.isArray(e?.ids) ? e.ids.filter((x): x is string => typeof x === 'string') : [];
+      const versions = Array.isArray(e?.versions) ? e.versions.filter((x): x is number => Number.isInteger(x)) : [];
+      if (ids.length !== (e?.ids?.length ?? -1) || versions.length !== (e?.versions?.length ?? -1)) {
+        throw new SeenSetError(`${file}: detectors.${det}: expected { "ids": [strings], "versions": [integers] }`);
+      }
+      this.seen.set(det, { ids: new Set(ids), versions: new Set(versions) });
+    }
+  }
+
+  private seenOf(detector: string): SeenRecords {
+    let s = this.seen.get(detector);
+    if (!s) this.seen.set(detector, (s = { ids: new Set(), versions: new Set() }));
+    return s;
+  }
+
+  /** Adds a record to the in-memory seen set; true when that changed it. */
+  private markSeen(r: CalibrationRecord): boolean {
+    const s = this.seenOf(r.detector);
+    const before = s.ids.size + s.versions.size;
+    s.ids.add(r.id);
+    if (!r.rollback) s.versions.add(r.version);
+    return s.ids.size + s.versions.size !== before;
+  }
+
+  /** Why `r` was seen before (its id, or its version as a new calibration), or undefined. */
+  private seenBefore(r: CalibrationRecord): string | undefined {
+    const s = this.seen.get(r.detector);
+    if (!s) return undefined;
+    if (s.ids.has(r.id)) return `record ${r.id} was already seen by this node (applied or refused before); a replayed record is never applied again`;
+    if (!r.rollback && s.versions.has(r.version)) {
+      return `version ${r.version} of ${r.detector} was already seen by this node in another record; sign a higher version or a rollback`;
+    }
+    return undefined;
+  }
+
+  /** Atomically, like the detector records: a temporary file, fsync, rename, fsync of the directory. */
+  private persistSeen(): void {
+    const out: SeenFileV1 = { format: 'customs-calibration-seen/1', detectors: {} };
+    for (const [det, s] of this.seen) out.detectors[det] = { ids: [...s.ids], versions: [...s.versions].sort((a, b) => a - b) };
+    writeAtomic(this.seenFile, this.opts.dir, JSON.stringify(out));
   }
 
   private async ack(cmd: 'calibration' | 'capture', cmdId: string, ok: boolean, reason?: string): Promise<void> {
@@ -235,6 +318,12 @@ export class CalibrationStore implements Component {
       await this.ack('calibration', cmdId, true, `already active: ${versionLabel(record)}`);
       return;
     }
+    const replayed = this.opts.detectors.includes(record.detector) ? this.seenBefore(record) : undefined;
+    if (replayed) {
+      log.warn({ cmdId, reason: replayed }, 'calibration refused');
+      await this.ack('calibration', cmdId, false, replayed);
+      return;
+    }
     const problem = acceptanceProblem(record, {
       detectors: this.opts.detectors,
       ...(st ? { active: st.active.payload } : {}),
@@ -242,13 +331,19 @@ export class CalibrationStore implements Component {
       now_ms: this.ctx!.clock.now().ts,
     });
     if (problem) {
+      // Refused as old (not newer than what was seen, or a rollback from a version that is not active): it joins
+      // the seen set, so that it stays refused when the active version later comes back to what it names.
+      if (isStale(record, st) && this.markSeen(record)) this.persistSeen();
       log.warn({ cmdId, reason: problem }, 'calibration refused');
       await this.ack('calibration', cmdId, false, problem);
       return;
     }
     const next: DetectorState = { active: envelope as SignedRecord, maxSeen: Math.max(st?.maxSeen ?? 0, record.version) };
+    // The record first, then the seen set: a crash in between leaves the record active and load() adds it to the
+    // set; the other order could leave a record marked seen that was never applied, and refused when pushed again.
     this.persist(record.detector, next);
     this.states.set(record.detector, next);
+    if (this.markSeen(record)) this.persistSeen();
     this.ctx!.bus?.emit('calibration', activeOf(record));
     for (const fn of this.ctx!.bus?.listeners('calibration') ?? []) this.toldListeners.add(fn);
     log.info({ detector: record.detector, version: versionLabel(record), rollback: record.rollback ?? null, technician: record.technician }, 'calibration applied');
@@ -352,6 +447,33 @@ export class CalibrationStore implements Component {
       });
     }
     this.ctx?.log.info({ cmdId, error: error ?? null }, 'capture finished');
+  }
+}
+
+/** Refused because something newer was seen: a version not above maxSeen, or a rollback from a version not active. */
+function isStale(r: CalibrationRecord, st: DetectorState | undefined): boolean {
+  const activeV = st?.active.payload.version ?? 0;
+  if (r.rollback) return st !== undefined && (r.rollback.fromVersion !== activeV || r.version >= activeV);
+  return r.version <= Math.max(st?.maxSeen ?? 0, activeV);
+}
+
+/** Writes `data` to `file` so that a crash leaves the old or the new content, never a mix (fsync, rename, fsync dir). */
+function writeAtomic(file: string, dir: string, data: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  // The rename is durable only once the directory entry is.
+  const dfd = openSync(dir, 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
   }
 }
 

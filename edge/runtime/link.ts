@@ -359,8 +359,8 @@ export class MqttLink extends EventEmitter<{
     try {
       payload = this.opts.outbox.payloadOf(e);
     } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'link: journal entry unreadable, skipping it');
-      this.opts.outbox.ack(e);
+      // Never acknowledged as delivered: the outbox drops it as undeliverable, counts and logs it.
+      this.opts.outbox.discard(e, err as Error);
       return;
     }
     if (hist) {

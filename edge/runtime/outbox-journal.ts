@@ -1,7 +1,7 @@
 // The edge outbox seen through the durable-journal contract of common/journal.ts (checked by the journal contract tests).
 import type { Journal, JournalBatch, JournalOptions } from '../../common/journal.js';
 import type { Logger } from '../../common/log.js';
-import { Outbox, OutboxError, type OutboxEntry } from './outbox.js';
+import { Outbox, OutboxError, OutboxWriteError, type OutboxEntry } from './outbox.js';
 
 /** A batch of outbox entries; ack() takes it back. */
 export interface OutboxJournalBatch extends JournalBatch {
@@ -41,8 +41,15 @@ export class OutboxJournal implements Journal<OutboxJournalBatch> {
     return this.outbox.stats().full;
   }
 
+  /** A disk out of space is the journal at its bound: refused (false), nothing written. Other write errors throw. */
   async append(record: Buffer, opts?: { keep?: boolean }): Promise<boolean> {
-    const e = await this.outbox.append(this.topic, opts?.keep ? 'critical' : 'routine', record);
+    let e: OutboxEntry | undefined;
+    try {
+      e = await this.outbox.append(this.topic, opts?.keep ? 'critical' : 'routine', record);
+    } catch (err) {
+      if (err instanceof OutboxWriteError && err.code === 'E_OUTBOX_NOSPACE') return false;
+      throw err;
+    }
     if (!e) return false;
     // Appends resolve in journal order (one group commit at a time), so the queue stays in that order.
     this.queue.push(e);

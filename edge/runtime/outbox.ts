@@ -3,15 +3,20 @@
 // Layout of the outbox directory:
 //   seg-<n>.log  records appended in order; n increases forever (zero-padded), so name order is journal order
 //   seg-<n>.ack  4-byte little-endian record indices of that segment that were acknowledged (or dropped: high bit)
-// A record is  u32 len | u32 crc32 | u8 priority | u16 topicLen | topic | u8 idLen | id | payload  (len counts
-// what follows crc). The id is the caller's name for the message (`<boot>:<seq>`), matched by cloud acknowledgements.
+// A record (outbox-record.ts) is  u32 len | u32 crc32 | u8 priority | u16 topicLen | topic | u8 idLen | id | payload
+// (len counts what follows crc). The id is the caller's name for the message (`<boot>:<seq>`), matched by cloud acknowledgements.
 // A torn record at the tail (power cut mid-write) fails its length or CRC check and is cut off on open.
 // Ack records are not fsynced: losing one only re-sends a message, which the cloud drops as a duplicate by
 // (node, boot, seq). A segment whose records are all resolved is deleted; when the journal is over its size
 // bound, the oldest segments lose their routine records first and are compacted; critical records are kept.
+// A write the disk refuses (ENOSPC, EIO, cut short) journals nothing: the segment is cut back to its last good
+// record, the refused entries leave the index, appends go on in a fresh segment, and the appender gets the error
+// (OutboxWriteError) to keep the message and append it again. Records read back from disk are checked (length,
+// CRC32, topic and id) before their payload is handed out.
 import {
   closeSync,
   fdatasync as fdatasyncCb,
+  fstatSync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
@@ -21,16 +26,17 @@ import {
   readSync,
   renameSync,
   statSync,
+  truncateSync,
   unlinkSync,
   write as writeCb,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../common/log.js';
 import { silentLogger } from '../../common/log.js';
 import { CustomsError } from '../../common/errors.js';
+import { decodeRecord, encodeRecord, MAX_ID_BYTES } from './outbox-record.js';
 
 export type Priority = 'critical' | 'routine';
 export type FsyncPolicy = 'always' | 'interval' | 'never';
@@ -64,17 +70,33 @@ export interface OutboxStats {
   depth: number;
   bytes: number;
   droppedRoutine: number;
+  /** At the size bound, or the disk refuses writes (until a write succeeds again). */
   full: boolean;
   segments: number;
+  /** Writes the disk refused (each failed the appends of its batch). */
+  writeFailures: number;
+  /** Entries whose record failed its check when read back: dropped, never counted as delivered. */
+  corrupt: number;
 }
 
 export class OutboxError extends CustomsError {}
 
-const HEADER = 8;
+/**
+ * The disk refused a write (code E_OUTBOX_NOSPACE for ENOSPC/EDQUOT, else E_OUTBOX_WRITE): nothing of the
+ * refused records is in the journal, so the appender still owns the message and may append it again.
+ */
+export class OutboxWriteError extends OutboxError {}
+
 const DROPPED = 0x8000_0000;
 /** Above this many unacknowledged bytes, payloads are dropped from memory once written and read back when sent. */
 const MEMORY_CAP = 16 * 1024 * 1024;
 const SEG_RE = /^seg-(\d{12})\.log$/;
+
+interface PendingWrite {
+  rec: Buffer;
+  entry: OutboxEntry;
+  seg: Segment;
+}
 
 interface Segment {
   n: number;
@@ -90,29 +112,6 @@ interface Segment {
 
 function segName(n: number): string {
   return `seg-${String(n).padStart(12, '0')}`;
-}
-
-/** Bytes before the payload in a record body: priority, topic length, topic, id length, id. */
-function payloadStart(body: Buffer): number {
-  const tlen = body.readUInt16LE(1);
-  return 3 + tlen + 1 + body.readUInt8(3 + tlen);
-}
-
-function encodeRecord(topic: string, priority: Priority, payload: Buffer, id: string): Buffer {
-  const t = Buffer.from(topic, 'utf8');
-  const i = Buffer.from(id, 'utf8');
-  if (i.length > 255) throw new OutboxError('E_OUTBOX_ID', `message id "${id.slice(0, 40)}..." longer than 255 bytes`);
-  const body = 1 + 2 + t.length + 1 + i.length + payload.length;
-  const buf = Buffer.allocUnsafe(HEADER + body);
-  buf.writeUInt32LE(body, 0);
-  buf.writeUInt8(priority === 'critical' ? 1 : 0, HEADER);
-  buf.writeUInt16LE(t.length, HEADER + 1);
-  t.copy(buf, HEADER + 3);
-  buf.writeUInt8(i.length, HEADER + 3 + t.length);
-  i.copy(buf, HEADER + 4 + t.length);
-  payload.copy(buf, HEADER + 4 + t.length + i.length);
-  buf.writeUInt32LE(crc32(buf.subarray(HEADER)), 4);
-  return buf;
 }
 
 export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
@@ -133,7 +132,13 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
   private liveRoutine = 0;
   private dropped = 0;
   private isFull = false;
-  private pendingWrites: { rec: Buffer; entry: OutboxEntry; seg: Segment }[] = [];
+  /** The last write failed: `full` holds until one succeeds. */
+  private refusing = false;
+  private writeFailures = 0;
+  private corrupt = 0;
+  /** Acknowledgements the disk refused to take; retried with the next ones. */
+  private ackRefused = false;
+  private pendingWrites: PendingWrite[] = [];
   private waiters: { resolve: (e: OutboxEntry | undefined) => void; reject: (e: Error) => void; entry: OutboxEntry | undefined }[] = [];
   private flushScheduled = false;
   private flushing: Promise<void> | undefined;
@@ -172,10 +177,14 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
 
   /**
    * Journals one message. Resolves with the entry once it is on disk per the fsync policy, or with undefined
-   * when a routine message had to be dropped because the journal is full of critical ones.
+   * when a routine message had to be dropped because the journal is full of critical ones. Rejects with an
+   * OutboxWriteError when the disk refused the write: nothing of the message is journalled, the caller keeps it.
    */
   append(topic: string, priority: Priority, payload: Buffer, id = ''): Promise<OutboxEntry | undefined> {
     if (this.closed) return Promise.reject(new OutboxError('E_OUTBOX_CLOSED', 'outbox is closed'));
+    if (Buffer.byteLength(id) > MAX_ID_BYTES) {
+      return Promise.reject(new OutboxError('E_OUTBOX_ID', `message id "${id.slice(0, 40)}..." longer than ${MAX_ID_BYTES} bytes`));
+    }
     const rec = encodeRecord(topic, priority, payload, id);
     if (!this.makeRoom(rec.length, priority)) {
       this.dropped++;
@@ -209,16 +218,34 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
     });
   }
 
-  /** Reads an entry's payload back from its segment (for replay after it left memory). */
+  /**
+   * Reads an entry's payload back from its segment (for replay after it left memory). The record must be the
+   * entry's own, whole and intact (length, CRC32, topic and id); anything else throws E_OUTBOX_CORRUPT, and the
+   * caller hands the entry to discard(), never to ack().
+   */
   payloadOf(e: OutboxEntry): Buffer {
     if (e.payload) return e.payload;
     const seg = this.segments.find((s) => s.n === e.seg);
-    if (!seg) throw new OutboxError('E_OUTBOX_LOST', `segment ${e.seg} of entry ${e.idx} is gone`);
-    const buf = Buffer.allocUnsafe(e.size);
-    let fd = this.readFds.get(seg.n);
-    if (fd === undefined) this.readFds.set(seg.n, (fd = openSync(seg.path, 'r')));
-    readSync(fd, buf, 0, e.size, e.offset);
-    return buf.subarray(HEADER + payloadStart(buf.subarray(HEADER)));
+    if (!seg) throw new OutboxError('E_OUTBOX_LOST', `outbox ${this.opts.dir}: segment ${e.seg} of entry ${e.idx} (${e.id || e.topic}) is gone`);
+    const where = `outbox ${seg.path}: record ${e.idx} (${e.id || e.topic}) at offset ${e.offset}`;
+    const buf = Buffer.alloc(e.size);
+    let got: number;
+    try {
+      let fd = this.readFds.get(seg.n);
+      if (fd === undefined) this.readFds.set(seg.n, (fd = openSync(seg.path, 'r')));
+      got = readSync(fd, buf, 0, e.size, e.offset);
+    } catch (err) {
+      throw new OutboxError('E_OUTBOX_CORRUPT', `${where}: cannot be read: ${(err as Error).message}`, { cause: err });
+    }
+    if (got < e.size) throw new OutboxError('E_OUTBOX_CORRUPT', `${where}: only ${got} of its ${e.size} bytes are on disk`);
+    const rec = decodeRecord(buf);
+    if (!rec || rec.size !== e.size) {
+      throw new OutboxError('E_OUTBOX_CORRUPT', `${where}: length or CRC32 check failed (expected a ${e.size}-byte record)`);
+    }
+    if (rec.topic !== e.topic || rec.id !== e.id) {
+      throw new OutboxError('E_OUTBOX_CORRUPT', `${where}: holds another record (${rec.id || rec.topic}); the index is stale`);
+    }
+    return rec.payload;
   }
 
   /** The broker acknowledged the entry: it will never be sent again. */
@@ -226,8 +253,27 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
     this.resolve(e, false);
   }
 
+  /**
+   * An entry whose record payloadOf() could not hand out: it is dropped from the journal as undeliverable,
+   * counted in stats().corrupt and logged, so it is neither sent with a wrong payload nor counted as delivered.
+   */
+  discard(e: OutboxEntry, err: Error): void {
+    if (e.state === 'done') return;
+    this.corrupt++;
+    this.log.error({ segment: e.seg, idx: e.idx, id: e.id, err: err.message }, 'outbox: journal record unreadable, dropped as undeliverable');
+    this.resolve(e, true);
+  }
+
   stats(): OutboxStats {
-    return { depth: this.liveCount, bytes: this.diskBytes, droppedRoutine: this.dropped, full: this.isFull, segments: this.segments.length };
+    return {
+      depth: this.liveCount,
+      bytes: this.diskBytes,
+      droppedRoutine: this.dropped,
+      full: this.isFull || this.refusing,
+      segments: this.segments.length,
+      writeFailures: this.writeFailures,
+      corrupt: this.corrupt,
+    };
   }
 
   /** Waits for queued writes, writes pending acks, fsyncs and closes the files. */
@@ -237,11 +283,14 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
     if (this.fsyncTimer) clearInterval(this.fsyncTimer);
     while (this.pendingWrites.length || this.flushing) await this.flush();
     this.writeAcks();
-    if (this.fd >= 0) {
-      if (this.opts.fsync !== 'never') fsyncSync(this.fd);
-      closeSync(this.fd);
+    if (this.pendingAcks.size) {
+      this.log.warn({ dir: this.opts.dir }, 'outbox: closing with acknowledgements the disk refused; their messages are sent again after reopen');
     }
-    this.fd = -1;
+    try {
+      this.closeAppendFd(this.opts.fsync !== 'never');
+    } catch (e) {
+      this.log.error({ dir: this.opts.dir, err: (e as Error).message }, 'outbox: final fsync failed');
+    }
     this.closeAckFd();
     for (const fd of this.readFds.values()) closeSync(fd);
     this.readFds.clear();
@@ -284,26 +333,19 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
     const data = readFileSync(path);
     const seg: Segment = { n, path, ackPath, entries: [], live: 0, bytes: 0, written: 0 };
     let off = 0;
-    while (off + HEADER <= data.length) {
-      const len = data.readUInt32LE(off);
-      if (len < 3 || off + HEADER + len > data.length) break;
-      const body = data.subarray(off + HEADER, off + HEADER + len);
-      if (crc32(body) !== data.readUInt32LE(off + 4)) break;
-      const tlen = body.readUInt16LE(1);
-      if (3 + tlen + 1 > len || payloadStart(body) > len) break;
-      const ilen = body.readUInt8(3 + tlen);
+    for (let rec = decodeRecord(data, off); rec; rec = decodeRecord(data, off)) {
       seg.entries.push({
-        topic: body.toString('utf8', 3, 3 + tlen),
-        priority: body.readUInt8(0) === 1 ? 'critical' : 'routine',
-        id: body.toString('utf8', 4 + tlen, 4 + tlen + ilen),
+        topic: rec.topic,
+        priority: rec.priority,
+        id: rec.id,
         seg: n,
         idx: seg.entries.length,
         offset: off,
-        size: HEADER + len,
+        size: rec.size,
         payload: undefined,
         state: 'pending',
       });
-      off += HEADER + len;
+      off += rec.size;
     }
     if (off < data.length) {
       this.log.warn({ file: path, at: off, size: data.length }, 'outbox: torn or corrupt record at tail, cutting it off');
@@ -376,28 +418,21 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
     this.waiters = [];
     this.flushing = (async () => {
       try {
-        let i = 0;
-        while (i < batch.length) {
-          const seg = batch[i]!.seg;
-          let j = i;
-          while (j < batch.length && batch[j]!.seg === seg) j++;
-          const buf = j - i === 1 ? batch[i]!.rec : Buffer.concat(batch.slice(i, j).map((b) => b.rec));
-          const fd = this.fileFor(seg);
-          await writeAll(fd, buf);
-          seg.written += buf.length;
-          if (seg !== this.active && seg.live === 0) this.retire(seg);
-          i = j;
-        }
-        if (this.opts.fsync === 'always' && this.fd >= 0) await fdatasync(this.fd);
-        else this.dirty = true;
-        // Keep payloads in memory only while the backlog is small; the rest is read back from disk when sent.
-        if (this.liveBytes > MEMORY_CAP) for (const b of batch) if (b.entry.state === 'pending') b.entry.payload = undefined;
-        for (const w of waiters) w.resolve(w.entry);
-        this.emit('appended');
+        await this.writeBatch(batch);
       } catch (e) {
-        const err = new OutboxError('E_OUTBOX_WRITE', `outbox ${this.opts.dir}: write failed: ${(e as Error).message}`, { cause: e });
+        const err = this.refuse(batch, e);
         for (const w of waiters) w.reject(err);
+        return;
       }
+      if (this.refusing) {
+        this.refusing = false;
+        this.log.info({ dir: this.opts.dir }, 'outbox: the disk takes writes again');
+        this.emitFull();
+      }
+      // Keep payloads in memory only while the backlog is small; the rest is read back from disk when sent.
+      if (this.liveBytes > MEMORY_CAP) for (const b of batch) if (b.entry.state === 'pending') b.entry.payload = undefined;
+      for (const w of waiters) w.resolve(w.entry);
+      this.emit('appended');
     })();
     try {
       await this.flushing;
@@ -406,16 +441,111 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
     }
   }
 
+  private async writeBatch(batch: PendingWrite[]): Promise<void> {
+    let i = 0;
+    while (i < batch.length) {
+      const seg = batch[i]!.seg;
+      let j = i;
+      while (j < batch.length && batch[j]!.seg === seg) j++;
+      const buf = j - i === 1 ? batch[i]!.rec : Buffer.concat(batch.slice(i, j).map((b) => b.rec));
+      const fd = this.fileFor(seg);
+      await writeAll(fd, buf);
+      seg.written += buf.length;
+      i = j;
+    }
+    if (this.opts.fsync === 'always' && this.fd >= 0) await fdatasync(this.fd);
+    else this.dirty = true;
+    // Segments whose records all resolved while their write was in flight go once the batch is safely written.
+    for (const seg of new Set(batch.map((b) => b.seg))) if (seg !== this.active && seg.live === 0) this.retire(seg);
+  }
+
+  /**
+   * The disk refused part of a group commit (or its fsync): none of its records counts as written, nor do the
+   * appends queued behind it, whose offsets assumed it. Each segment they went to is cut back to its first refused
+   * record and its index with it; appends go on in a fresh segment, so no record index or offset of the refused
+   * ones is ever reused (an acknowledgement written for one cannot hit a later record). Returns the appenders' error.
+   */
+  private refuse(batch: PendingWrite[], cause: unknown): OutboxWriteError {
+    const failed = [...batch, ...this.pendingWrites];
+    const laterWaiters = this.waiters;
+    this.pendingWrites = [];
+    this.waiters = [];
+    this.closeAppendFd(false);
+    const gone = new Set(failed.map((w) => w.entry));
+    const cut = new Map<Segment, number>();
+    for (const w of failed) if (!cut.has(w.seg)) cut.set(w.seg, w.entry.offset);
+    for (const [seg, off] of cut) {
+      for (const e of seg.entries) {
+        if (!gone.has(e)) continue;
+        if (e.state !== 'done') {
+          seg.live--;
+          this.liveCount--;
+          this.liveBytes -= e.size;
+          if (e.priority === 'routine') this.liveRoutine--;
+        }
+        e.state = 'done';
+        e.payload = undefined;
+      }
+      seg.entries = seg.entries.filter((e) => !gone.has(e));
+      this.diskBytes -= seg.bytes - off;
+      seg.bytes = off;
+      seg.written = off;
+      try {
+        truncateSync(seg.path, off);
+      } catch (e) {
+        // Left on disk they come back at the next open under the same ids, which the cloud drops as duplicates.
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+          this.log.error({ file: seg.path, at: off, err: (e as Error).message }, 'outbox: cannot cut refused records off the segment');
+        }
+      }
+    }
+    if (cut.has(this.active)) this.newSegment();
+    for (const seg of cut.keys()) if (seg !== this.active && seg.live === 0) this.retire(seg);
+    const errno = (cause as NodeJS.ErrnoException).code;
+    const nospace = errno === 'ENOSPC' || errno === 'EDQUOT';
+    const files = [...cut.keys()].map((s) => `${segName(s.n)}.log`).join(', ');
+    const err = new OutboxWriteError(
+      nospace ? 'E_OUTBOX_NOSPACE' : 'E_OUTBOX_WRITE',
+      `outbox ${this.opts.dir}: ${files}: the disk refused the write of ${failed.length} records (${(cause as Error).message}); ` +
+        'none of them is journalled: append them again once the disk takes writes',
+      { cause },
+    );
+    this.writeFailures++;
+    if (!this.refusing) {
+      this.refusing = true;
+      this.log.error({ dir: this.opts.dir, records: failed.length, err: (cause as Error).message }, 'outbox: disk refuses writes; appends are refused until it takes them again');
+      this.emitFull();
+    } else {
+      this.log.debug({ records: failed.length, err: (cause as Error).message }, 'outbox: disk still refuses writes');
+    }
+    for (const w of laterWaiters) w.reject(err);
+    return err;
+  }
+
   /** The append fd for a segment; switching segments syncs and closes the previous file first. */
   private fileFor(seg: Segment): number {
     if (this.fdSeg === seg) return this.fd;
-    if (this.fd >= 0) {
-      if (this.opts.fsync !== 'never') fsyncSync(this.fd);
-      closeSync(this.fd);
-    }
+    this.closeAppendFd(this.opts.fsync !== 'never');
     this.fd = openSync(seg.path, 'a');
     this.fdSeg = seg;
     return this.fd;
+  }
+
+  /** Closes the append fd, with an fsync first when asked (not after a refused write: it would only fail again). */
+  private closeAppendFd(sync: boolean): void {
+    const fd = this.fd;
+    this.fd = -1;
+    this.fdSeg = undefined;
+    if (fd < 0) return;
+    try {
+      if (sync) fsyncSync(fd);
+    } finally {
+      try {
+        closeSync(fd);
+      } catch {
+        // The fd is released either way; after a refused write there is nothing more to lose.
+      }
+    }
   }
 
   private syncIfDirty(): void {
@@ -454,23 +584,49 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
 
   private writeAcks(): void {
     for (const [seg, idxs] of this.pendingAcks) {
-      if (!this.segments.includes(seg)) continue;
-      if (seg.live === 0 && seg !== this.active) {
-        this.retire(seg);
-        if (!this.segments.includes(seg)) continue;
+      if (seg.live === 0 && seg !== this.active) this.retire(seg);
+      if (!this.segments.includes(seg)) {
+        this.pendingAcks.delete(seg);
+        continue;
       }
       const buf = Buffer.allocUnsafe(idxs.length * 4);
       idxs.forEach((v, i) => buf.writeUInt32LE(v, i * 4));
-      if (this.ackFdSeg !== seg) {
-        this.closeAckFd();
-        this.ackFd = openSync(seg.ackPath, 'a');
-        this.ackFdSeg = seg;
+      let size = -1;
+      try {
+        if (this.ackFdSeg !== seg) {
+          this.closeAckFd();
+          this.ackFd = openSync(seg.ackPath, 'a');
+          this.ackFdSeg = seg;
+        }
+        size = fstatSync(this.ackFd).size;
+        writeAllSync(this.ackFd, buf);
+        this.pendingAcks.delete(seg);
+        if (this.ackRefused) {
+          this.ackRefused = false;
+          this.log.info({ file: seg.ackPath }, 'outbox: acknowledgements written again');
+        }
+      } catch (e) {
+        // Kept for the next try. A 4-byte index cut short would shift every later one: cut the file back first.
+        this.ackWriteRefused(seg, size, e as Error);
       }
-      writeSync(this.ackFd, buf);
     }
-    this.pendingAcks.clear();
     // Hysteresis: `full` clears once the link has drained the journal to half its bound.
     if (this.isFull && this.diskBytes < this.opts.maxBytes * 0.5) this.setFull(false);
+  }
+
+  private ackWriteRefused(seg: Segment, size: number, err: Error): void {
+    if (size >= 0) {
+      try {
+        ftruncateSync(this.ackFd, size);
+      } catch (e) {
+        this.log.error({ file: seg.ackPath, err: (e as Error).message }, 'outbox: cannot cut a refused acknowledgement off');
+      }
+    }
+    this.closeAckFd();
+    if (!this.ackRefused) {
+      this.ackRefused = true;
+      this.log.warn({ file: seg.ackPath, err: err.message }, 'outbox: disk refused acknowledgements; keeping them to write later');
+    }
   }
 
   private closeAckFd(): void {
@@ -488,11 +644,7 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
   private retire(seg: Segment): void {
     // A segment still being written (or the one appends go to) stays; it is retired when it rolls or at open.
     if (seg === this.active || seg.written < seg.bytes) return;
-    if (this.fdSeg === seg) {
-      closeSync(this.fd);
-      this.fd = -1;
-      this.fdSeg = undefined;
-    }
+    if (this.fdSeg === seg) this.closeAppendFd(false);
     if (this.ackFdSeg === seg) this.closeAckFd();
     this.closeReadFd(seg);
     this.segments = this.segments.filter((s) => s !== seg);
@@ -540,7 +692,7 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
         this.log.warn({ segment: seg.n, dropped: droppedHere }, 'outbox full: dropped oldest routine telemetry');
       }
       this.writeAcks();
-      if (seg.live > 0 && this.segments.includes(seg) && seg.written === seg.bytes && this.fdSeg !== seg) this.compact(seg);
+      if (seg.live > 0 && this.segments.includes(seg) && seg.written === seg.bytes && this.fdSeg !== seg) this.tryCompact(seg);
       else if (seg.live === 0) this.retire(seg);
     }
     if (this.diskBytes + need <= this.opts.maxBytes) return true;
@@ -552,28 +704,46 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
     return false;
   }
 
-  /** Rewrites a segment with only its live records (atomic rename), so dropped records give their space back. */
+  /** Compaction is an optimisation: when the disk refuses it, the segment stays as it was, index included. */
+  private tryCompact(seg: Segment): void {
+    try {
+      this.compact(seg);
+    } catch (e) {
+      try {
+        unlinkSync(`${seg.path}.compact`);
+      } catch {
+        /* never created */
+      }
+      this.log.warn({ file: seg.path, err: (e as Error).message }, 'outbox: compaction failed; segment kept as it is');
+    }
+  }
+
+  /**
+   * Rewrites a segment with only its live records (atomic rename), so dropped records give their space back. The
+   * index takes the new offsets only once the new file is in place.
+   */
   private compact(seg: Segment): void {
     const src = openSync(seg.path, 'r');
     const tmp = `${seg.path}.compact`;
-    const dst = openSync(tmp, 'w');
     let off = 0;
-    const keep: OutboxEntry[] = [];
+    const keep: { e: OutboxEntry; offset: number }[] = [];
     try {
-      for (const e of seg.entries) {
-        if (e.state === 'done') continue;
-        const buf = Buffer.allocUnsafe(e.size);
-        readSync(src, buf, 0, e.size, e.offset);
-        writeSync(dst, buf);
-        e.offset = off;
-        e.idx = keep.length;
-        off += e.size;
-        keep.push(e);
+      const dst = openSync(tmp, 'w');
+      try {
+        for (const e of seg.entries) {
+          if (e.state === 'done') continue;
+          const buf = Buffer.alloc(e.size);
+          if (readSync(src, buf, 0, e.size, e.offset) !== e.size) throw new OutboxError('E_OUTBOX_CORRUPT', `outbox ${seg.path}: record ${e.idx} cut short`);
+          writeAllSync(dst, buf);
+          keep.push({ e, offset: off });
+          off += e.size;
+        }
+        fsyncSync(dst);
+      } finally {
+        closeSync(dst);
       }
-      fsyncSync(dst);
     } finally {
       closeSync(src);
-      closeSync(dst);
     }
     this.closeReadFd(seg);
     if (this.ackFdSeg === seg) this.closeAckFd();
@@ -583,17 +753,27 @@ export class Outbox extends EventEmitter<{ appended: []; full: [boolean] }> {
     } catch {
       /* none */
     }
+    keep.forEach((k, i) => {
+      k.e.offset = k.offset;
+      k.e.idx = i;
+    });
     this.diskBytes -= seg.bytes - off;
     seg.bytes = off;
     seg.written = off;
-    seg.entries = keep;
+    seg.entries = keep.map((k) => k.e);
     seg.live = keep.length;
   }
 
   private setFull(full: boolean): void {
     if (this.isFull === full) return;
+    const was = this.isFull || this.refusing;
     this.isFull = full;
-    this.emit('full', full);
+    if (was !== (this.isFull || this.refusing)) this.emit('full', !was);
+  }
+
+  /** After `refusing` changed: `full` is either cause. */
+  private emitFull(): void {
+    if (!this.isFull) this.emit('full', this.refusing);
   }
 
   /** Bytes on disk as the OS sees them (for tests of the bound). */
@@ -607,12 +787,24 @@ function droppable(e: OutboxEntry): boolean {
   return e.priority === 'routine' && (e.state === 'pending' || e.state === 'sent');
 }
 
+/** A write cut short is continued; one that makes no progress is an error (the disk took nothing). */
 async function writeAll(fd: number, buf: Buffer): Promise<void> {
   let off = 0;
   while (off < buf.length) {
-    off += await new Promise<number>((resolve, reject) =>
+    const n = await new Promise<number>((resolve, reject) =>
       writeCb(fd, buf, off, buf.length - off, null, (err, n) => (err ? reject(err) : resolve(n))),
     );
+    if (n <= 0) throw Object.assign(new Error(`write took ${n} of ${buf.length - off} bytes`), { code: 'EIO' });
+    off += n;
+  }
+}
+
+function writeAllSync(fd: number, buf: Buffer): void {
+  let off = 0;
+  while (off < buf.length) {
+    const n = writeSync(fd, buf, off, buf.length - off);
+    if (n <= 0) throw Object.assign(new Error(`write took ${n} of ${buf.length - off} bytes`), { code: 'EIO' });
+    off += n;
   }
 }
 

@@ -1,6 +1,7 @@
 // One edge box: config → clock, outbox, MQTT link, supervised devices and pipelines, status heartbeat.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../common/log.js';
 import { logger as makeLogger } from '../../common/log.js';
 import { InputError } from '../../common/errors.js';
@@ -24,7 +25,7 @@ import { type Clock, type CommandBus, type Commands, type Component, type Readin
 import { createComponent } from '../../contract/registry.js';
 import type { EdgeConfig } from './config.js';
 import { MqttLink } from './link.js';
-import { Outbox } from './outbox.js';
+import { Outbox, OutboxWriteError, type OutboxEntry, type Priority } from './outbox.js';
 import { Supervisor } from './supervisor.js';
 import { createSysinfo, type SysSample } from './sysinfo.js';
 import { registerDevices } from '../../devices/index.js';
@@ -58,6 +59,8 @@ export class EdgeRuntime {
   private position: Position | undefined;
   private components: Component[] = [];
   private started = false;
+  /** Aborted by stop(): ends the retries of summaries the disk refused. */
+  private stopping = new AbortController();
   /** Devices publish readings, pipelines consume them (component.ts Readings). */
   readonly bus: ReadingBus = new EventEmitter<Readings>();
   /** Commands from the link, dispatched by name to the components that listen. */
@@ -72,6 +75,7 @@ export class EdgeRuntime {
 
   async start(): Promise<void> {
     const c = this.config;
+    this.stopping = new AbortController();
     mkdirSync(c.outbox.dir, { recursive: true });
     this.outbox = await Outbox.open({
       dir: c.outbox.dir,
@@ -157,6 +161,7 @@ export class EdgeRuntime {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    this.stopping.abort();
     clearInterval(this.heartbeat);
     await this.supervisor.stop();
     await this.link.stop();
@@ -187,13 +192,31 @@ export class EdgeRuntime {
     const check = validate(kind, msg);
     if (!check.ok) throw new InputError(`${kind} summary does not match the protocol schema: ${check.errors.join('; ')}`);
     this.seq++;
-    const entry = await this.outbox.append(
+    const entry = await this.journal(
       dataTopic(c.site, c.node, kind),
       priorityOf(kind),
       Buffer.from(JSON.stringify(msg)),
       `${this.boot}:${msg.seq}`,
     );
     if (entry) this.link.enqueue(entry);
+  }
+
+  /**
+   * Appends one summary. A write the disk refused (ENOSPC, EIO) journalled nothing of it, so the summary is kept
+   * here with its seq and appended again with backoff: neither lost nor renumbered nor doubled. The component
+   * awaiting emit waits meanwhile; only stop() ends the retries, and the error then goes to the component.
+   */
+  private async journal(topic: string, priority: Priority, payload: Buffer, id: string): Promise<OutboxEntry | undefined> {
+    for (let wait_ms = 50; ; wait_ms = Math.min(2 * wait_ms, 2000)) {
+      try {
+        return await this.outbox.append(topic, priority, payload, id);
+      } catch (e) {
+        if (!(e instanceof OutboxWriteError) || this.stopping.signal.aborted) throw e;
+        await sleep(wait_ms, undefined, { signal: this.stopping.signal }).catch(() => {
+          throw e;
+        });
+      }
+    }
   }
 
   status(online: boolean): StatusMsg {

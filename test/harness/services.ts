@@ -143,7 +143,12 @@ export interface InfluxService extends Service {
   url: string;
 }
 
-export async function startInflux(): Promise<InfluxService> {
+export interface InfluxOptions {
+  /** InfluxDB's [data] max-values-per-tag (its default is 100,000): small, to show what happens at the limit. */
+  maxValuesPerTag?: number;
+}
+
+export async function startInflux(opts: InfluxOptions = {}): Promise<InfluxService> {
   const port = await freePort();
   const rpc = await freePort();
   const dir = tempDir('influx');
@@ -161,7 +166,7 @@ bind-address = "127.0.0.1:${rpc}"
   wal-dir = "${dir}/wal"
   query-log-enabled = false
   cache-snapshot-write-cold-duration = "10s"
-[monitor]
+${opts.maxValuesPerTag !== undefined ? `  max-values-per-tag = ${opts.maxValuesPerTag}\n` : ''}[monitor]
   store-enabled = false
 [http]
   enabled = true

@@ -1,7 +1,7 @@
 // Test PKI: a site CA, broker certificate, node and service identities and their acl_file in a temp dir, made with cloud/provision.ts, plus the Mosquitto TLS listener that uses them.
 import { chmodSync, copyFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { initCa, issueServerCert, provisionNode, provisionService, type ClientFiles } from '../../cloud/provision.js';
+import { brokerListenerConfig, initCa, issueServerCert, provisionNode, provisionService, type ClientFiles } from '../../cloud/provision.js';
 import { tempDir } from '../harness/services.js';
 
 export interface ServiceSpec {
@@ -49,16 +49,11 @@ export async function makeTestPki(opts: { site?: string; nodes: string[]; servic
   chmodSync(server.keyFile, 0o644);
   const brokerCa = join(dir, 'broker', 'ca.crt');
   copyFileSync(caCert, brokerCa);
-  const listenerConfig = [
-    'listener ${port} 127.0.0.1',
-    `cafile ${brokerCa}`,
-    `certfile ${server.certFile}`,
-    `keyfile ${server.keyFile}`,
-    'require_certificate true',
-    'use_identity_as_username true',
-    `acl_file ${aclFile}`,
-    '',
-  ].join('\n');
+  // The listener exactly as provisioning generates it; the harness fills in the free port it picked.
+  const listenerConfig = brokerListenerConfig({ port: 0, host: '127.0.0.1', caFile: brokerCa, certFile: server.certFile, keyFile: server.keyFile, aclFile }).replace(
+    /^listener 0 /,
+    'listener ${port} ',
+  );
   const all = { ...nodes, ...services };
   return {
     dir,

@@ -3,10 +3,11 @@ import t from 'tap';
 import { connectAsync } from 'mqtt';
 import { Aggregator, type GapInfo } from '../../cloud/aggregator.js';
 import { parseAggregatorConfig } from '../../cloud/config.js';
+import { generateSigningKey } from '../../protocol/index.js';
 import { influxQuery, influxScalar, startInflux, startMosquitto, tempDir } from '../harness/services.js';
 import { DATA_KINDS, MEASUREMENT, makeMessage, wire } from '../helpers/messages.js';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { until } from '../helpers/wait.js';
 
@@ -143,16 +144,21 @@ t.test('two aggregators in one group: each gets a share, peers fill each other\'
   t.teardown(() => influx.close());
   const aggs: Aggregator[] = [];
   const gaps: GapInfo[] = [];
-  for (const id of ['peer-a', 'peer-b']) {
+  // Peer announcements are signed; each member trusts the group's public keys (cloud/aggregator/peers.ts).
+  const keys = { 'peer-a': generateSigningKey(), 'peer-b': generateSigningKey() };
+  const trustedKeys = { 'peer-a': keys['peer-a'].publicKeyPem, 'peer-b': keys['peer-b'].publicKeyPem };
+  for (const id of ['peer-a', 'peer-b'] as const) {
     const dir = tempDir(id);
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'peer.key'), keys[id].privateKeyPem, { mode: 0o600 });
     const a = new Aggregator({
       config: parseAggregatorConfig('test', {
         id,
         mqtt: { url: `mqtt://127.0.0.1:${mosq.port}`, group: 'peers' },
         influx: { url: influx.url, database: 'peers', batchSize: 100, flushInterval_ms: 20 },
-        spool: { dir },
+        spool: { dir: join(dir, 'spool') },
         gapGrace_ms: 2000,
+        peers: { privateKey: join(dir, 'peer.key'), trustedKeys },
       }),
     });
     a.on('gap', (g) => gaps.push(g));

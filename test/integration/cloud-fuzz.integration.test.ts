@@ -118,7 +118,7 @@ t.test('fuzz: bad payloads are counted, dead-lettered, and the aggregator keeps 
     }
   }
   // The oracle: what decode() says of each case, plus the payload limit the aggregator applies first.
-  const expected: Record<RejectReason | 'valid', number> = { oversized: 0, not_json: 0, schema: 0, unknown_topic: 0, mismatch: 0, valid: 0 };
+  const expected: Record<RejectReason | 'valid', number> = { oversized: 0, not_json: 0, schema: 0, unknown_topic: 0, mismatch: 0, cardinality: 0, valid: 0 };
   let reaching = 0;
   for (const c of cases) {
     // Topics the subscription does not match (v9) never reach the aggregator.
@@ -142,7 +142,7 @@ t.test('fuzz: bad payloads are counted, dead-lettered, and the aggregator keeps 
   t.equal(st.received, reaching, 'every message on a data topic received');
   t.same(
     st.rejected,
-    { oversized: expected.oversized, not_json: expected.not_json, schema: expected.schema, unknown_topic: expected.unknown_topic, mismatch: expected.mismatch },
+    { oversized: expected.oversized, not_json: expected.not_json, schema: expected.schema, unknown_topic: expected.unknown_topic, mismatch: expected.mismatch, cardinality: 0 },
     'rejections counted by reason',
   );
   t.equal(st.accepted + st.duplicates, expected.valid, 'bit flips that stayed valid were accepted (or were duplicates)');

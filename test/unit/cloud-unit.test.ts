@@ -74,19 +74,20 @@ t.test('dedup window stays bounded and never drops data to do so', async (t) => 
 t.test('boot clocks: trusted, corrected, received and deterministic across a restart', async (t) => {
   const c = new BootClocks();
   const base = { node: 'n1', boot: 'b1' };
+  const T = 1_700_000_000_000; // a trusted ts must be a plausible time (after 2000, not ahead of the receive time)
   const r1 = c.resolve({ ...base, ts: 5_000, tsTrusted: false, mono_ms: 100 }, 1_000_000);
   t.same(r1, { time_ms: 1_000_000, tsSrc: 'received', changed: true }, 'no trusted time yet: receive time');
   const again = c.resolve({ ...base, ts: 5_000, tsTrusted: false, mono_ms: 100 }, 1_234_567);
   t.same(again, { time_ms: 1_000_000, tsSrc: 'received', changed: false }, 'a redelivery later gets the same timestamp');
   t.equal(c.resolve({ ...base, ts: 5_000, tsTrusted: false, mono_ms: 600 }, 1_234_567).time_ms, 1_000_500, 'later ones follow the monotonic clock');
-  t.same(c.resolve({ ...base, ts: 2_000_000, tsTrusted: true, mono_ms: 1000 }, 7), { time_ms: 2_000_000, tsSrc: 'edge', changed: true });
-  t.same(c.resolve({ ...base, ts: 9, tsTrusted: false, mono_ms: 1500 }, 7), { time_ms: 2_000_500, tsSrc: 'corrected', changed: false }, 'corrected with the boot offset');
-  t.equal(c.resolve({ ...base, ts: 3_000_000, tsTrusted: true, mono_ms: 1600 }, 7).changed, false, 'the first trusted offset is kept');
+  t.same(c.resolve({ ...base, ts: T + 2_000_000, tsTrusted: true, mono_ms: 1000 }, T), { time_ms: T + 2_000_000, tsSrc: 'edge', changed: true });
+  t.same(c.resolve({ ...base, ts: 9, tsTrusted: false, mono_ms: 1500 }, T), { time_ms: T + 2_000_500, tsSrc: 'corrected', changed: false }, 'corrected with the boot offset');
+  t.equal(c.resolve({ ...base, ts: T + 3_000_000, tsTrusted: true, mono_ms: 1600 }, T).changed, false, 'the first trusted offset is kept');
   t.equal(c.resolve({ node: 'n1', boot: 'b2', ts: 9, tsTrusted: false, mono_ms: 0 }, 42).tsSrc, 'received', 'offsets are per boot');
 
   const restarted = new BootClocks();
   t.equal(restarted.load(JSON.parse(JSON.stringify(c))), 2, 'the table round-trips through JSON');
-  t.same(restarted.resolve({ ...base, ts: 9, tsTrusted: false, mono_ms: 1500 }, 99), { time_ms: 2_000_500, tsSrc: 'corrected', changed: false });
+  t.same(restarted.resolve({ ...base, ts: 9, tsTrusted: false, mono_ms: 1500 }, 99), { time_ms: T + 2_000_500, tsSrc: 'corrected', changed: false });
   t.equal(restarted.load({ bad: 'x', worse: null }), 0, 'malformed entries are skipped');
 });
 

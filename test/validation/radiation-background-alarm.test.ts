@@ -2,7 +2,7 @@
 import t from 'tap';
 import { benchFar, benchPd } from '../../bench/radiation-alarm.js';
 import { createBackgroundEstimator } from '../../analysis/radiation/background.js';
-import { DEFAULT_WINDOWS, createAlarmMonitor, createThresholdTable, sprtArl, sprtThreshold, windowChannels, windowCounts } from '../../analysis/radiation/alarm/index.js';
+import { DEFAULT_WINDOWS, createAlarmMonitor, createThresholdTable, paramsOf, sprtArl, sprtThreshold, thresholdKey, windowChannels, windowCounts } from '../../analysis/radiation/alarm/index.js';
 import type { ChainOptions } from '../../analysis/radiation/chain.js';
 import { replayMeasurements } from '../../analysis/radiation/chain-replay.js';
 import { linearCalibration } from '../../analysis/radiation/calibration.js';
@@ -272,4 +272,21 @@ t.test('thresholds solved off the caller\'s loop: missingThresholds changes noth
   }
   t.ok(solvedLater > 0, `${solvedLater} cells solved later`);
   t.ok(slowestStep < 250, `slowest scheduled step ${slowestStep.toFixed(1)} ms (a whole solve takes hundreds)`);
+});
+
+t.test('a fresh background shares one threshold cell per bias bin, on the safe side of every count rate it stands for', async (t) => {
+  const lnB = Math.log(0.05);
+  const arl = 3600 * 12;
+  for (const perSampleBias of [0.08, 0.2]) {
+    const shared = thresholdKey(1, lnB, 150, arl, perSampleBias / Math.sqrt(150));
+    t.same(thresholdKey(1, lnB, 1500, arl, perSampleBias / Math.sqrt(1500)), shared, `bias ${perSampleBias} σ: 150 and 1,500 counts share a cell`);
+    const sharedLnA = sprtThreshold(paramsOf(shared)).lnA;
+    for (const mu of [150, 1500]) {
+      const own = paramsOf({ ...shared, bMu: Math.round(Math.log(mu) / 0.05) });
+      const ownLnA = sprtThreshold(own).lnA;
+      t.ok(sharedLnA >= ownLnA - 0.02, `bias ${perSampleBias} σ, ${mu} counts: shared ln A ${sharedLnA.toFixed(2)} >= own ${ownLnA.toFixed(2)}`);
+    }
+  }
+  const low = thresholdKey(1, lnB, 150, arl, 0.01 / Math.sqrt(150));
+  t.not(low.bMu, thresholdKey(1, lnB, 1500, arl, 0.01 / Math.sqrt(1500)).bMu, 'a settled background keeps its own cell per count rate');
 });

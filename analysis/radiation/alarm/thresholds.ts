@@ -14,6 +14,14 @@ const ARL_BIN = 0.05;
 const BIAS_BIN = 0.01;
 const BIAS_RATIO = 1.25;
 const BIAS_BIN_MAX = 13;
+/**
+ * From this bias bin up (a per-sample bias of 0.075 σ and more: a background known from a few tens of samples), every
+ * μ0 of at least MU_FLOOR counts shares the cell of MU_FLOOR. ln A falls slowly with μ0 (0.5 nats from 100 to 2,000
+ * counts per sample at the top bin), so the shared cell errs on the safe side, and a fresh background needs one solve
+ * per bin instead of one per detector and window: those are the most expensive solves (about a second each).
+ */
+const HIGH_BIAS_BIN = 9;
+const MU_FLOOR = 20;
 const TABLE_MAX = 4096;
 
 /** One cell of the grid: the design shift and ln B of the monitor, and the bins of μ0, ARL and bias. */
@@ -41,7 +49,8 @@ export function thresholdKey(shift: number, lnB: number, mu0: number, targetArl:
   const bArl = Math.round(Math.log(targetArl) / ARL_BIN);
   const perSample = biasSigma * Math.sqrt(mu0);
   const bBias = perSample <= BIAS_BIN ? 0 : Math.min(BIAS_BIN_MAX, Math.ceil(Math.log(perSample / BIAS_BIN) / Math.log(BIAS_RATIO)));
-  return { shift, lnB, bMu, bArl, bBias };
+  const shared = bBias >= HIGH_BIAS_BIN && mu0 >= MU_FLOOR;
+  return { shift, lnB, bMu: shared ? Math.round(Math.log(MU_FLOOR) / MU_BIN) : bMu, bArl, bBias };
 }
 
 export const keyString = (k: ThresholdKey): string => `${k.shift}|${k.lnB}|${k.bMu}|${k.bArl}|${k.bBias}`;

@@ -2,6 +2,7 @@
 
 import type { EnergyCalibration, RadFile } from '../spectrum.js';
 import { FormatError, Notes, type ParseNotes, type ParseOptions } from './errors.js';
+import { countProblem, durationProblem, liveRealProblem } from './checks.js';
 import { calibrationProblem, fitPolynomial, parseDuration, quote, singleSpectrumFile, MAX_CHANNELS } from './values.js';
 
 export interface CsvOptions extends ParseOptions {
@@ -129,6 +130,11 @@ export function parseCsv(text: string, source: string, options: CsvOptions = {})
   }
   const counts = new Float64Array(rows.length);
   for (let i = 0; i < rows.length; i++) counts[i] = rows[i].fields[energyIsFirst ? 1 : countsCol];
+  for (let i = 0; i < rows.length; i++) {
+    const problem = countProblem(counts[i]);
+    const c = energyIsFirst ? 1 : countsCol;
+    if (problem !== undefined) throw new FormatError({ file: source, line: rows[i].line, element: `column ${c + 1} (counts)`, field: 'counts', expected: problem });
+  }
 
   if (channelCol >= 0 && !energyIsFirst) {
     const start = rows[0].fields[channelCol];
@@ -159,6 +165,16 @@ export function parseCsv(text: string, source: string, options: CsvOptions = {})
   };
   const liveTime_s = options.liveTime_s ?? metaNumber('live time') ?? 0;
   const realTime_s = options.realTime_s ?? metaNumber('real time') ?? liveTime_s;
+  for (const [key, v] of [['live time', liveTime_s], ['real time', realTime_s]] as const) {
+    const problem = durationProblem(v);
+    const m = meta.get(key);
+    if (problem !== undefined) throw new FormatError({ file: source, ...(m !== undefined ? { line: m.line } : {}), element: `# ${key}`, field: key, expected: problem });
+  }
+  const liveOverReal = liveRealProblem(liveTime_s, realTime_s);
+  if (liveOverReal !== undefined) {
+    const m = meta.get('live time');
+    notes.warn(new FormatError({ file: source, ...(m !== undefined ? { line: m.line } : {}), element: '# live time', field: 'live time', expected: liveOverReal }));
+  }
   const detector = options.detector ?? meta.get('detector')?.value ?? 'csv';
   const startTime = meta.get('start')?.value;
 

@@ -10,6 +10,7 @@ export { FormatError, type FormatErrorOptions, type ParseNotes, type ParseOption
 export { parseN42, writeN42, N42_2012_NAMESPACE, type N42File, type N42Extras, type N42Alarm, type N42Nuclide, type N42WriteOptions, type AlarmCategory } from './n42.js';
 export { parseSpe, type SpeFile } from './spe.js';
 export { parseCsv, type CsvFile, type CsvOptions } from './csv.js';
+export { MIN_CHANNELS, MAX_CHANNEL_COUNT, MAX_DURATION_S, measurementProblem } from './checks.js';
 
 export type RadFormat = RadFile['format'];
 export type AnyRadFile = (N42File | SpeFile | CsvFile) & ParseNotes;

@@ -2,6 +2,7 @@
 
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { EnergyCalibration, GeoPoint, GrossCount, Measurement, MeasurementClass, RadFile, Spectrum } from '../spectrum.js';
+import { durationProblem, liveRealProblem } from './checks.js';
 import { FormatError, Notes, type ParseNotes, type ParseOptions } from './errors.js';
 import {
   calibrationProblem,
@@ -169,7 +170,24 @@ function parseXml(text: string, source: string): XNode {
       expected: `expected well-formed XML: ${msg}${nearEnd ? ' (this is at the end of the file: is it truncated?)' : ''}`,
     });
   }
-  return parser.parse(body) as XNode;
+  try {
+    return parser.parse(body) as XNode;
+  } catch (e) {
+    // The parser's own refusals (a DOCTYPE with external entities, nesting too deep, a __proto__ element name) say
+    // nothing of which file: a rejected/*.why or a CLI error must.
+    throw new FormatError({ file: source, element: 'document', field: 'XML', expected: `refused by the XML reader: ${(e as Error).message}`, cause: e });
+  }
+}
+
+/** A live or real time no instrument measures (1e23 s) is an error, not a spectrum with a rate of 0. */
+function plausibleDuration(seconds: number, ctx: ValueContext): void {
+  const problem = durationProblem(seconds);
+  if (problem !== undefined) throw new FormatError({ ...ctx, expected: problem });
+}
+
+function liveNotOverReal(live_s: number, real_s: number, ctx: ValueContext, notes: Notes): void {
+  const problem = liveRealProblem(live_s, real_s);
+  if (problem !== undefined) notes.warn(new FormatError({ ...ctx, expected: problem }));
 }
 
 function indexOfLine(s: string, line: number): number {
@@ -256,6 +274,7 @@ function read2012(root: XNode, source: string, notes: Notes): N42File {
       throw new FormatError({ file: source, element: path, field: 'RealTimeDuration', expected: 'expected a RealTimeDuration element (ISO 8601 duration such as PT613S): the measurement has no real time' });
     }
     const realTime_s = parseDuration(realText, { file: source, element: `${path} > RealTimeDuration`, field: 'RealTimeDuration' });
+    plausibleDuration(realTime_s, { file: source, element: `${path} > RealTimeDuration`, field: 'RealTimeDuration' });
     const startTime = childText(rm, 'StartDateTime');
 
     const spectra: Spectrum[] = [];
@@ -267,6 +286,8 @@ function read2012(root: XNode, source: string, notes: Notes): N42File {
         throw new FormatError({ file: source, element: spPath, field: 'LiveTimeDuration', expected: 'expected a LiveTimeDuration element (ISO 8601 duration such as PT613S): the spectrum has no live time' });
       }
       const liveTime_s = parseDuration(liveText, { file: source, element: `${spPath} > LiveTimeDuration`, field: 'LiveTimeDuration' });
+      plausibleDuration(liveTime_s, { file: source, element: `${spPath} > LiveTimeDuration`, field: 'LiveTimeDuration' });
+      liveNotOverReal(liveTime_s, realTime_s, { file: source, element: `${spPath} > LiveTimeDuration`, field: 'LiveTimeDuration' }, notes);
       const counts = readChannelData(kid(sp, 'ChannelData'), attr(kid(sp, 'ChannelData'), 'compressionCode'), spPath, source);
       const calRef = attr(sp, 'energyCalibrationReference');
       let calibration: EnergyCalibration | undefined;
@@ -554,6 +575,9 @@ function read2006(root: XNode, source: string, notes: Notes): N42File {
         const realText = childText(sp, 'RealTime');
         const realTime_s = realText !== undefined ? parseDuration(realText, { file: source, element: `${spPath} > RealTime`, field: 'RealTime' }) : sampleReal_s;
         if (realTime_s === undefined) throw new FormatError({ file: source, element: spPath, field: 'RealTime', expected: 'expected a RealTime element (or a SampleRealTime for the sample): the spectrum has no real time' });
+        plausibleDuration(liveTime_s, { file: source, element: `${spPath} > LiveTime`, field: 'LiveTime' });
+        plausibleDuration(realTime_s, { file: source, element: `${spPath} > RealTime`, field: 'RealTime' });
+        liveNotOverReal(liveTime_s, realTime_s, { file: source, element: `${spPath} > LiveTime`, field: 'LiveTime' }, notes);
         realMax = Math.max(realMax, realTime_s);
         const cd = kid(sp, 'ChannelData');
         const counts = readChannelData(cd, attr(cd, 'Compression') ?? attr(cd, 'compressionCode'), spPath, source);

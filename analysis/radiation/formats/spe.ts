@@ -2,6 +2,7 @@
 
 import type { EnergyCalibration, RadFile } from '../spectrum.js';
 import { FormatError, Notes, type ParseNotes, type ParseOptions } from './errors.js';
+import { countProblem, durationProblem, liveRealProblem } from './checks.js';
 import { calibrationProblem, parseDecimal, quote, singleSpectrumFile, tokens, MAX_CHANNELS } from './values.js';
 
 export type SpeFile = RadFile & ParseNotes & {
@@ -28,7 +29,14 @@ export function parseSpe(text: string, source: string, options: ParseOptions = {
   const notes = new Notes(options.strict === true);
   const sections = splitSections(text, source);
   const byName = new Map<string, Section>();
-  for (const s of sections) if (!byName.has(s.name)) byName.set(s.name, s);
+  for (const s of sections) {
+    const first = byName.get(s.name);
+    if (first === undefined) byName.set(s.name, s);
+    else if (ONE_ONLY.has(s.name)) {
+      // Which of two spectra (or two pairs of times) is the file's? Reading either would be a guess.
+      throw new FormatError({ file: source, line: s.line, element: `$${s.name}`, field: `$${s.name}`, expected: `expected one $${s.name}: section, found a second one (the first is at line ${first.line})` });
+    }
+  }
 
   const data = byName.get('DATA');
   if (data === undefined) {
@@ -39,13 +47,13 @@ export function parseSpe(text: string, source: string, options: ParseOptions = {
       expected: `expected a $DATA: section with the channel counts; found only ${sections.map((s) => `$${s.name}:`).join(' ') || 'no sections'}`,
     });
   }
-  const counts = readData(data, source);
+  const counts = readData(data, source, notes);
 
   const times = byName.get('MEAS_TIM');
   if (times === undefined) {
     throw new FormatError({ file: source, field: '$MEAS_TIM', element: '$MEAS_TIM', expected: 'expected a $MEAS_TIM: section with "live real" times in seconds' });
   }
-  const [liveTime_s, realTime_s] = readTimes(times, source);
+  const [liveTime_s, realTime_s] = readTimes(times, source, notes);
 
   const startTime = byName.has('DATE_MEA') ? readDate(byName.get('DATE_MEA') as Section, source) : undefined;
   const title = sectionText(byName.get('SPEC_ID'));
@@ -92,7 +100,10 @@ function splitSections(text: string, source: string): Section[] {
   return sections;
 }
 
-function readData(data: Section, source: string): Float64Array {
+/** Sections that hold the measurement itself: a second one is an error, not something to skip. */
+const ONE_ONLY = new Set(['DATA', 'MEAS_TIM']);
+
+function readData(data: Section, source: string, notes: Notes): Float64Array {
   const header = data.lines[0];
   const ctxHeader = { file: source, element: '$DATA', field: '$DATA', line: header?.line ?? data.line };
   if (header === undefined) throw new FormatError({ ...ctxHeader, expected: 'expected "first last" channel numbers after $DATA:, found nothing' });
@@ -107,6 +118,7 @@ function readData(data: Section, source: string): Float64Array {
   // Counts are indexed from channel 0 so the calibration (which uses absolute channel numbers) stays aligned.
   const counts = new Float64Array(last + 1);
   let k = 0;
+  let nonInteger = false;
   let lastLine = header.line;
   for (let i = 1; i < data.lines.length; i++) {
     const { text, line } = data.lines[i];
@@ -117,6 +129,13 @@ function readData(data: Section, source: string): Float64Array {
       }
       const v = parseDecimal(tok, ctx, `a non-negative count for channel ${first + k}`);
       if (v < 0) throw new FormatError({ ...ctx, expected: `expected a non-negative count for channel ${first + k}, got ${tok}` });
+      const problem = countProblem(v);
+      if (problem !== undefined) throw new FormatError({ ...ctx, expected: `channel ${first + k}: ${problem}` });
+      if (!Number.isInteger(v) && !nonInteger) {
+        // SPE counts are whole numbers (MCA channel contents); a fraction means a processed or mislabelled file.
+        nonInteger = true;
+        notes.warn(new FormatError({ ...ctx, expected: `channel ${first + k}: expected a whole number of counts (SPE), got ${tok}; read as written` }));
+      }
       counts[first + k] = v;
       k++;
     }
@@ -134,7 +153,7 @@ function readData(data: Section, source: string): Float64Array {
   return counts;
 }
 
-function readTimes(sec: Section, source: string): [number, number] {
+function readTimes(sec: Section, source: string, notes: Notes): [number, number] {
   const l = sec.lines[0];
   const ctx = { file: source, element: '$MEAS_TIM', field: '$MEAS_TIM', line: l?.line ?? sec.line };
   const t = l === undefined ? [] : tokens(l.text);
@@ -142,6 +161,10 @@ function readTimes(sec: Section, source: string): [number, number] {
   const live = parseDecimal(t[0], ctx, 'a live time in seconds');
   const real = parseDecimal(t[1], ctx, 'a real time in seconds');
   if (live < 0 || real < 0) throw new FormatError({ ...ctx, expected: `expected non-negative times, got live ${live} s, real ${real} s` });
+  const absurd = durationProblem(live) ?? durationProblem(real);
+  if (absurd !== undefined) throw new FormatError({ ...ctx, expected: `live and real time: ${absurd}` });
+  const liveOverReal = liveRealProblem(live, real);
+  if (liveOverReal !== undefined) notes.warn(new FormatError({ ...ctx, expected: liveOverReal }));
   return [live, real];
 }
 

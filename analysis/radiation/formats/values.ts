@@ -1,6 +1,7 @@
 // Value codecs the radiation file formats share: number lists, CountedZeroes, ISO 8601 durations, calibration checks.
 
 import type { EnergyCalibration } from '../spectrum.js';
+import { countProblem } from './checks.js';
 import { FormatError } from './errors.js';
 
 /** Where a value came from, for the error message. */
@@ -67,6 +68,12 @@ export function parseNumberList(text: string, ctx: ValueContext, options: { nonN
  */
 export function parseChannelData(text: string, ctx: ValueContext, countedZeroes: boolean): Float64Array {
   const values = parseNumberList(text, ctx, { nonNegative: true });
+  for (let i = 0; i < values.length; i++) {
+    // 1e308 counts parse as a number and make every rate and fit nonsense downstream.
+    const problem = countProblem(values[i]);
+    if (problem !== undefined) throw new FormatError({ ...ctx, expected: `token ${i + 1}: ${problem}` });
+    if (countedZeroes && values[i] === 0) i++; // the run length after a 0 is no count
+  }
   if (!countedZeroes) {
     if (values.length > MAX_CHANNELS) throw tooMany(ctx, values.length);
     return Float64Array.from(values);
