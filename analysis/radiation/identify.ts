@@ -30,6 +30,7 @@ import { type Peak, type PeakSearcher, createPeakSearch } from './peaks.js';
 import { type NuclideCategory, getNuclide, nuclideIds } from './nuclides.js';
 import type { SoilConcentrations } from './sim/natural.js';
 import type { EnergyCalibration } from './spectrum.js';
+import { type UraniumAssessment, assessUranium } from './identify/uranium.js';
 import { type FitResult, amplitudeCovariance, dataTerm, poissonNnls, scoreStatistic } from './identify/fit.js';
 import {
   type Column,
@@ -44,6 +45,7 @@ import {
 
 export { DEFAULT_SHIELD_VARIANTS, type ShieldVariant } from './identify/templates.js';
 export { CalibrationError } from './identify/templates.js';
+export { type UraniumAssessment, type UraniumVerdict, NATURAL_U235_ACTIVITY_RATIO } from './identify/uranium.js';
 
 export interface IdentifierOptions {
   detector: DetectorModel;
@@ -130,10 +132,21 @@ export interface Identification {
   unexplainedPeaks: UnexplainedPeak[];
   /** Most severe category present (SNM > industrial > medical > NORM). */
   category?: NuclideCategory;
+  /** What the officer should know beside the list (uranium: natural or enriched, enrichment measurable or not). */
+  notes?: IdentificationNote[];
+  /** Natural or enriched, when uranium (U-235 or U-238) is reported; see identify/uranium.ts. */
+  uranium?: UraniumAssessment;
   background: { source: 'measured' | 'model'; counts: number; scale?: number };
   /** Gain factor applied to the calibration (1 = as given). */
   gain: number;
   fit: { deviance: number; channels: number; dispersion: number; grossCounts: number };
+}
+
+export interface IdentificationNote {
+  code: 'uranium-enrichment-not-measurable' | 'uranium-natural-or-depleted' | 'uranium-235-not-confirmed' | 'uranium-enriched';
+  /** Nuclide ids the note is about. */
+  nuclides: string[];
+  message: string;
 }
 
 const SEVERITY: readonly NuclideCategory[] = ['SNM', 'industrial', 'medical', 'NORM'];
@@ -661,6 +674,7 @@ export class NuclideIdentifier {
       });
     }
     nuclides.sort((a, b) => b.confidence - a.confidence || b.significance - a.significance);
+    const { uranium, notes } = this.uraniumCheck(p, model, grid, gain, dispersion, nuclides);
     const category = SEVERITY.find((s) => nuclides.some((n) => n.category === s));
     const bgIdx = 0;
     const bgCounts = model.fit.x[bgIdx] * sumOf(model.columns[bgIdx].values);
@@ -668,12 +682,55 @@ export class NuclideIdentifier {
       nuclides,
       unexplainedPeaks: this.unexplained(grid, counts, peaks, model, dispersion),
       ...(category === undefined ? {} : { category }),
+      ...(notes.length > 0 ? { notes } : {}),
+      ...(uranium === undefined ? {} : { uranium }),
       background: measured
         ? { source: 'measured', counts: round(bgCounts, 1), scale: round(model.fit.x[bgIdx], 4) }
         : { source: 'model', counts: round(bgCounts, 1) },
       gain: round(gain, 5),
       fit: { deviance: round(model.fit.deviance, 2), channels: nFit, dispersion: round(dispersion, 3), grossCounts: sumOf(p.y) },
     };
+  }
+
+  /**
+   * Uranium is NORM unless shown enriched (identify/uranium.ts): a reported U-235 keeps the category SNM only when
+   * its 185.7 keV line is significant and beyond what the U-238 chain explains; otherwise it is re-categorised NORM
+   * (in place). On a scintillator the enrichment itself is not measurable, which the notes say.
+   */
+  private uraniumCheck(
+    p: Problem,
+    model: ModelFit,
+    grid: Grid,
+    gain: number,
+    dispersion: number,
+    nuclides: IdentifiedNuclide[],
+  ): { uranium?: UraniumAssessment; notes: IdentificationNote[] } {
+    const present = nuclides.filter((n) => n.nuclide === 'U235' || n.nuclide === 'U238').map((n) => n.nuclide);
+    if (present.length === 0) return { notes: [] };
+    const rest = p.fit(model.parts.filter((c) => c.nuclide !== 'U235' && c.nuclide !== 'U238'), model);
+    const energies = new Float64Array(p.y.length);
+    for (let i = 0; i < energies.length; i++) energies[i] = gain * 0.5 * (grid.edges[grid.first + i] + grid.edges[grid.first + i + 1]);
+    const det = this.options.detector;
+    const uranium = assessUranium({ detector: det, y: p.y, mu: rest.fit.mu, energies, dispersion });
+    const notes: IdentificationNote[] = [];
+    const u235 = nuclides.find((n) => n.nuclide === 'U235');
+    if (u235 !== undefined) {
+      if (uranium.verdict === 'enriched') {
+        notes.push({ code: 'uranium-enriched', nuclides: ['U235'], message: `uranium, enriched: ${uranium.reason}` });
+      } else {
+        u235.category = 'NORM';
+        const code = uranium.verdict === 'natural-or-depleted' ? 'uranium-natural-or-depleted' : 'uranium-235-not-confirmed';
+        notes.push({ code, nuclides: ['U235'], message: `U-235 reported as NORM, not SNM: ${uranium.reason}` });
+      }
+    }
+    if (!uranium.enrichmentMeasurable) {
+      notes.push({
+        code: 'uranium-enrichment-not-measurable',
+        nuclides: present,
+        message: `uranium, enrichment not measurable at this resolution (${det.crystal}, ${round(100 * det.fwhmAt662, 1)} % FWHM at 662 keV): only natural/depleted and clearly enriched are told apart`,
+      });
+    }
+    return { uranium, notes };
   }
 
   /** Peaks of the raw spectrum that stand out of the fitted model by ≥ 5 σ (filter response of data minus model). */

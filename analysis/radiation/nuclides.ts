@@ -484,7 +484,7 @@ const TABLE: NuclideData[] = [
       'LNHB/DDEP recommended data (Th-232, Ac-228 NPL 2009; Th-228, Ra-224, Pb-212, Bi-212, Tl-208 Surrey Univ. 2010-2011 evaluations); Bi-212 -> Tl-208 branch 35.94 % from ENSDF',
   },
 
-  // ---------------------------------------------------------------- SNM
+  // ---------------------------------------------------------------- SNM (U-238: NORM, listed here beside U-235)
   {
     name: 'U235',
     label: 'U-235',
@@ -515,13 +515,16 @@ const TABLE: NuclideData[] = [
       ]),
     ]),
     notes:
-      'U-235 with Th-231 (25.5 h) in equilibrium, reached a few days after chemical separation. Exception: Th-231 25.64 keV (13.9 %) kept (25-30 keV, >= 1 %). ENSDF gives 57.2 % for 185.72 keV. Daughters beyond Pa-231 (32760 a) are not in equilibrium in man-made uranium.',
+      'SNM only as enriched uranium: natural uranium shows U-235 at 0.046 of the U-238 activity, and the identifier reports a U-235 call as SNM only when its 185.7 keV line is significant and beyond what the U-238 chain seen in the same spectrum explains (identify/uranium.ts). U-235 with Th-231 (25.5 h) in equilibrium, reached a few days after chemical separation. Exception: Th-231 25.64 keV (13.9 %) kept (25-30 keV, >= 1 %). ENSDF gives 57.2 % for 185.72 keV. Daughters beyond Pa-231 (32760 a) are not in equilibrium in man-made uranium.',
     source: 'LNHB/DDEP recommended data (U-235 CNDC 2014; Th-231 CNDC 2008 evaluations)',
   },
   {
     name: 'U238',
     label: 'U-238',
-    category: 'SNM',
+    // Natural and depleted uranium (ore, uranium glass and glazes, DU shielding) are NORM in the ANSI N42.34 /
+    // IEC 62327 categories; only enriched uranium (seen through U-235 beyond the natural ratio), U-233, Np-237
+    // and plutonium are special nuclear material. Calling a glazed tile SNM stops a lane for nothing.
+    category: 'NORM',
     halfLife_s: 4.468e9 * YEAR_s,
     lines: sorted([
       lines([

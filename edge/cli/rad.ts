@@ -7,15 +7,21 @@ import { energyOf, linearCalibration } from '../../analysis/radiation/calibratio
 import { buildGFunction, DETECTORS, doseRateFromSpectrum_uSv_h, type GFunction } from '../../analysis/radiation/dose.js';
 import type { EnergyCalibration, Measurement, Spectrum } from '../../analysis/radiation/spectrum.js';
 import { NuclideIdentifier } from '../../analysis/radiation/identify.js';
+import { chooseDetector, type DetectorChoice } from '../../analysis/radiation/detector-choice.js';
 import { replayMeasurements } from '../../analysis/radiation/chain-replay.js';
 import { InputError } from '../../common/errors.js';
 import { registerLocalizeCommand } from './rad-localize.js';
+import { resolveDetector, UnknownDetectorError } from '../../devices/radiation/detector-response.js';
+import { DrfError } from '../../analysis/radiation/drf.js';
 
-/** The detector model named on the command line; an unknown one lists the valid names. */
+/** The detector named on the command line: a model name, a description folder or a description's name; an unknown one lists the valid names. */
 function detectorModel(name: string) {
-  const det = DETECTORS[name];
-  if (!det) throw new InputError(`--detector: unknown detector model "${name}", expected one of ${Object.keys(DETECTORS).join(', ')}`);
-  return det;
+  try {
+    return resolveDetector(name);
+  } catch (e) {
+    if (e instanceof UnknownDetectorError || e instanceof DrfError) throw new InputError(`--detector: ${e.message}`, { cause: e });
+    throw e;
+  }
 }
 
 /** The spectrum's calibration, or the one given on the command line; a spectrum without either is an error. */
@@ -105,14 +111,19 @@ export function registerRadCommands(program: Command): void {
     .command('identify')
     .description('identify the nuclides in a spectrum (template fit against the detector response), most confident first')
     .argument('<file>', 'spectrum file; with several measurements, the Foreground spectra are summed per detector')
-    .option('--detector <model>', `detector model of the templates: ${Object.keys(DETECTORS).join(', ')}`, 'NaI-2x2')
+    .option('--detector <model>', `detector model of the templates: ${Object.keys(DETECTORS).join(', ')}; default: the detector the file names (kind code, description, instrument), else NaI-2x2`)
     .option('--background <file>', 'measured background spectrum (same detector); otherwise the file\'s Background measurement, else a natural-background model')
     .option('--kev-per-channel <keV>', 'linear calibration to use instead of the file\'s own', positiveNumber('--kev-per-channel'))
     .option('--json', 'print JSON: { nuclides: [ { nuclide, confidence, category, ... } ] } (empty for background only)')
-    .action(async (file: string, opts: { detector: string; background?: string; kevPerChannel?: number; json?: boolean }) => {
-      const det = detectorModel(opts.detector);
+    .action(async (file: string, opts: { detector?: string; background?: string; kevPerChannel?: number; json?: boolean }) => {
       const rf = await readWarned(file);
-      const fg = sumSpectra(file, rf.measurements.filter((m) => m.class !== 'Background'), opts.kevPerChannel)!;
+      const foreground = rf.measurements.filter((m) => m.class !== 'Background');
+      // The response the spectra were recorded through: the one the file names unless --detector overrides it.
+      const choice: DetectorChoice = opts.detector
+        ? { model: opts.detector, reason: '--detector on the command line', fromFile: false }
+        : chooseDetector(rf, { ...(foreground[0]?.spectra[0] ? { detectorId: foreground[0].spectra[0].detector } : {}) });
+      const det = detectorModel(choice.model);
+      const fg = sumSpectra(file, foreground, opts.kevPerChannel)!;
       let bg = sumSpectra(file, rf.measurements.filter((m) => m.class === 'Background'), opts.kevPerChannel, true);
       if (opts.background) {
         const bf = await readWarned(opts.background);
@@ -129,10 +140,17 @@ export function registerRadCommands(program: Command): void {
         netCounts: Math.round(n.netCounts),
         shielding: n.shielding,
       }));
-      out(!!opts.json, { nuclides, category: r.category ?? null, background: r.background.source, gain: r.gain, unexplainedPeaks_keV: r.unexplainedPeaks.map((p) => Math.round(p.energy_keV)) }, () =>
-        nuclides.length
-          ? nuclides.map((n) => `${n.label.padEnd(8)} ${n.category.padEnd(10)} confidence ${n.confidence.toFixed(2)}  ${n.netCounts} net counts${n.shielding !== 'none' ? `, shielding like ${n.shielding}` : ''}`).join('\n')
-          : 'nothing but natural background',
+      const notes = r.notes ?? [];
+      out(
+        !!opts.json,
+        { nuclides, category: r.category ?? null, notes, detector: { model: det.name, reason: choice.reason }, background: r.background.source, gain: r.gain, unexplainedPeaks_keV: r.unexplainedPeaks.map((p) => Math.round(p.energy_keV)) },
+        () =>
+          [
+            ...(nuclides.length
+              ? nuclides.map((n) => `${n.label.padEnd(8)} ${n.category.padEnd(10)} confidence ${n.confidence.toFixed(2)}  ${n.netCounts} net counts${n.shielding !== 'none' ? `, shielding like ${n.shielding}` : ''}`)
+              : ['nothing but natural background']),
+            ...notes.map((n) => `note: ${n.message}`),
+          ].join('\n'),
       );
     });
 

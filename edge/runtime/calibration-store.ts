@@ -318,12 +318,6 @@ export class CalibrationStore implements Component {
       await this.ack('calibration', cmdId, true, `already active: ${versionLabel(record)}`);
       return;
     }
-    const replayed = this.opts.detectors.includes(record.detector) ? this.seenBefore(record) : undefined;
-    if (replayed) {
-      log.warn({ cmdId, reason: replayed }, 'calibration refused');
-      await this.ack('calibration', cmdId, false, replayed);
-      return;
-    }
     const problem = acceptanceProblem(record, {
       detectors: this.opts.detectors,
       ...(st ? { active: st.active.payload } : {}),
@@ -336,6 +330,13 @@ export class CalibrationStore implements Component {
       if (isStale(record, st) && this.markSeen(record)) this.persistSeen();
       log.warn({ cmdId, reason: problem }, 'calibration refused');
       await this.ack('calibration', cmdId, false, problem);
+      return;
+    }
+    // What the rules above allow may still be a replay: they compare with the active record only.
+    const replayed = this.seenBefore(record);
+    if (replayed) {
+      log.warn({ cmdId, reason: replayed }, 'calibration refused');
+      await this.ack('calibration', cmdId, false, replayed);
       return;
     }
     const next: DetectorState = { active: envelope as SignedRecord, maxSeen: Math.max(st?.maxSeen ?? 0, record.version) };

@@ -376,7 +376,12 @@ t.test('SPE errors: no $DATA, fewer channels than declared, a bad count', async 
   t.match(formatError(() => parseSpe(lines2.join('\n'), 'tok.spe')).message, /^tok\.spe: line 20, \$DATA: expected a non-negative count for channel 11, got "1\.2\.3"/);
 
   t.match(formatError(() => parseSpe(text.replace('3600 3600', 'abc'), 't.spe')).message, /^t\.spe: line 6, \$MEAS_TIM: expected "live real" times in seconds, got "abc"/);
-  t.match(formatError(() => parseSpe(text.replace('03/26/2018 00:00:00', '2018-03-26'), 'dt.spe')).message, /^dt\.spe: line 4, \$DATE_MEA: expected a date as mm\/dd\/yyyy hh:mm:ss/);
+  // A date no form matches: a warning naming the line (the counts are still good), an error with `strict`.
+  const undated = parseSpe(text.replace('03/26/2018 00:00:00', '2018-03-26'), 'dt.spe');
+  t.equal(undated.measurements[0].startTime, undefined, 'unreadable date: no start time');
+  t.equal(undated.measurements[0].spectra[0].counts.length, 1001, 'the spectrum is still read');
+  t.match(undated.warnings[0]?.message, /^dt\.spe: line 4, \$DATE_MEA: expected a date as mm\/dd\/yyyy hh:mm:ss.*got "2018-03-26" \(there is a date but no time\)/);
+  t.match(formatError(() => parseSpe(text.replace('03/26/2018 00:00:00', '26.03.2018 00:00'), 'dt.spe', { strict: true })).message, /^dt\.spe: line 4, \$DATE_MEA: expected a date as .*got "26\.03\.2018 00:00"/);
   t.match(formatError(() => parseSpe(`garbage\n${text}`, 'g.spe')).message, /^g\.spe: line 1: expected the file to start with a "\$SPEC_ID:"-style section header/);
 
   // A valid calibration in $MCA_CAL (with its unit) is read; $ENER_FIT is the fallback.
@@ -384,6 +389,48 @@ t.test('SPE errors: no $DATA, fewer channels than declared, a bad count', async 
   t.same(cal.measurements[0].spectra[0].calibration, { coefficients: [1.5, 0.75, 1e-6] });
   const fit = parseSpe(`${text}$ENER_FIT:\n-2 3\n`, 'fit.spe');
   t.same(fit.measurements[0].spectra[0].calibration, { coefficients: [-2, 3] });
+});
+
+t.test('SPE $DATE_MEA: every form real writers use, and a clear message for the others', async (t) => {
+  const text = readFileSync(spe('becquerel-nai-background.spe'), 'utf8');
+  const start = (date: string): string | undefined => {
+    const f = parseSpe(text.replace('03/26/2018 00:00:00', date), 'd.spe', { strict: true });
+    return f.measurements[0].startTime;
+  };
+  const cases: [string, string][] = [
+    ['03/26/2018 00:00:00', '2018-03-26T00:00:00'],
+    ['03/26/2018 13:41:07.0', '2018-03-26T13:41:07.0'], // fractional seconds
+    ['3/26/2018 13:41:07.125', '2018-03-26T13:41:07.125'],
+    ['3/26/2018 3:12:28 PM', '2018-03-26T15:12:28'], // 12-hour clock
+    ['3/26/2018 12:05:00 AM', '2018-03-26T00:05:00'], // midnight hour
+    ['3/26/2018 12:05:00 pm', '2018-03-26T12:05:00'], // noon hour
+    ['3/26/2018  9:01:02  a.m.', '2018-03-26T09:01:02'],
+    ['03/26/98 10:03:36', '1998-03-26T10:03:36'], // two-digit years: 1970-2069
+    ['03/26/18 10:03:36', '2018-03-26T10:03:36'],
+    ['2018-03-26 10:03:36', '2018-03-26T10:03:36'],
+    ['2018-03-26T10:03:36.5', '2018-03-26T10:03:36.5'],
+    ['2018-03-26T10:03:36Z', '2018-03-26T10:03:36Z'],
+    ['2018-03-26T10:03:36+0200', '2018-03-26T10:03:36+02:00'],
+    ['02/29/2024 10:03', '2024-02-29T10:03:00'], // no seconds
+  ];
+  for (const [written, iso] of cases) t.equal(start(written), iso, written);
+  const refused: [string, RegExp][] = [
+    ['13/26/2018 10:03:36', /month 13 is not 1-12 \(SPE dates are month first\)/],
+    ['02/30/2018 10:03:36', /day 30 does not exist in 2018-02/],
+    ['03/26/2018 24:00:00', /time 24:00:00 is not a time of day/],
+    ['03/26/2018 13:00:00 PM', /hour 13 with PM: a 12-hour clock runs from 1 to 12/],
+    ['03/26/2018 10:03:36 CET', /unexpected "CET" after the time/],
+    ['26.03.2018 10:03:36', /the date part "26\.03\.2018" is none of the forms/],
+  ];
+  for (const [written, why] of refused) {
+    const e = formatError(() => start(written));
+    t.equal(e.line, 4, `${written}: the line is named`);
+    t.match(e.message, why, written);
+    t.match(e.message, /^d\.spe: line 4, \$DATE_MEA: expected a date as mm\/dd\/yyyy hh:mm:ss\[\.fff\] \(24-hour\), mm\/dd\/yyyy h:mm:ss AM\|PM/);
+  }
+  // The date on the header line itself, as a few writers put it.
+  const inline = parseSpe(text.replace('$DATE_MEA:\n03/26/2018 00:00:00', '$DATE_MEA: 3/26/2018 3:12:28 PM'), 'i.spe');
+  t.equal(inline.measurements[0].startTime, '2018-03-26T15:12:28');
 });
 
 t.test('CSV layouts', async (t) => {

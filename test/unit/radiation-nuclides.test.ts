@@ -33,7 +33,7 @@ const REQUIRED: Record<string, NuclideCategory> = {
   Ra226: 'NORM',
   Th232: 'NORM',
   U235: 'SNM',
-  U238: 'SNM',
+  U238: 'NORM', // natural and depleted uranium: NORM (ANSI N42.34 / IEC 62327), not SNM
   Pu239: 'SNM',
 };
 

@@ -8,6 +8,10 @@ import { calibrationProblem, parseDecimal, quote, singleSpectrumFile, tokens, MA
 export type SpeFile = RadFile & ParseNotes & {
   /** $SPEC_ID: the free-text title of the spectrum. */
   title?: string;
+  /** $SPEC_REM lines as written (DET#, DETDESC#, AP#, and free remarks that often name the instrument). */
+  remarks?: string[];
+  /** $MCA_ID: the MCA's own identification (model, serial), when the writer gives one. */
+  mcaId?: string;
 };
 
 interface Section {
@@ -19,7 +23,7 @@ interface Section {
 
 /**
  * Reads an IAEA SPE file. Sections used: $SPEC_ID (title), $SPEC_REM (DETDESC# names the detector),
- * $DATE_MEA (mm/dd/yyyy hh:mm:ss, local time, kept without a zone), $MEAS_TIM (live and real seconds),
+ * $DATE_MEA (local time, kept without a zone; every form of readSpeDate, an unreadable one is a warning), $MEAS_TIM (live and real seconds),
  * $DATA (first and last channel, then the counts, any number per line), $MCA_CAL (preferred) or $ENER_FIT for the
  * energy polynomial. Other sections are skipped. A calibration that cannot be right (all zeros, energy not
  * increasing with channel) is dropped and reported in `warnings` (thrown with `strict`): the counts and times
@@ -55,9 +59,10 @@ export function parseSpe(text: string, source: string, options: ParseOptions = {
   }
   const [liveTime_s, realTime_s] = readTimes(times, source, notes);
 
-  const startTime = byName.has('DATE_MEA') ? readDate(byName.get('DATE_MEA') as Section, source) : undefined;
+  const startTime = byName.has('DATE_MEA') ? readDate(byName.get('DATE_MEA') as Section, source, notes) : undefined;
   const title = sectionText(byName.get('SPEC_ID'));
-  const remarks = byName.get('SPEC_REM')?.lines.map((l) => l.text.trim()) ?? [];
+  const remarks = byName.get('SPEC_REM')?.lines.map((l) => l.text.trim()).filter((r) => r !== '') ?? [];
+  const mcaId = sectionText(byName.get('MCA_ID'));
   const detDesc = remarks.find((r) => r.startsWith('DETDESC#'))?.slice('DETDESC#'.length).trim();
   const detector = detDesc !== undefined && detDesc !== '' ? detDesc : 'detector';
 
@@ -66,6 +71,8 @@ export function parseSpe(text: string, source: string, options: ParseOptions = {
   return {
     ...singleSpectrumFile({ source, format: 'SPE', id: 'spe', detector, counts, liveTime_s, realTime_s, startTime, calibration }),
     ...(title !== undefined ? { title } : {}),
+    ...(remarks.length > 0 ? { remarks } : {}),
+    ...(mcaId !== undefined ? { mcaId } : {}),
     warnings: notes.warnings,
   };
 }
@@ -168,21 +175,85 @@ function readTimes(sec: Section, source: string, notes: Notes): [number, number]
   return [live, real];
 }
 
-const SPE_DATE = /^(\d{1,2})\/(\d{1,2})\/(\d{4})\s+(\d{1,2}):(\d{2}):(\d{2})$/;
+// The forms IAEA SPE writers put in $DATE_MEA (and $DATE_MEA-like sections): Maestro and most others write
+// "mm/dd/yyyy hh:mm:ss"; some add fractional seconds ("13:41:07.0"), Windows-locale writers a 12-hour clock
+// ("3:12:28 PM"), old Maestro versions a two-digit year ("03/26/98"), scripted writers ISO "yyyy-mm-dd hh:mm:ss"
+// or "yyyy-mm-ddThh:mm:ss". The US order (month first) is the format's own; a first field over 12 is not read
+// as a day, because a file of mixed dates would then be read one way or the other by chance.
+const US_DATE = /^(\d{1,2})\/(\d{1,2})\/(\d{4}|\d{2})$/;
+const ISO_DATE = /^(\d{4})-(\d{1,2})-(\d{1,2})$/;
+const TIME = /^(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?$/;
+const AM_PM = /^(am|pm|a\.m\.|p\.m\.)$/i;
 
-function readDate(sec: Section, source: string): string | undefined {
-  const l = sec.lines[0];
+/** Every date form readSpeDate accepts, for the message when none matches. */
+export const SPE_DATE_FORMS = 'mm/dd/yyyy hh:mm:ss[.fff] (24-hour), mm/dd/yyyy h:mm:ss AM|PM, mm/dd/yy hh:mm:ss, yyyy-mm-dd[T| ]hh:mm:ss[.fff]';
+
+/**
+ * A $DATE_MEA value as an ISO 8601 local time ("2018-03-26T15:12:28", fractional seconds kept as written), or
+ * why it cannot be read. Two-digit years are 1970-2069 (SPE came about in the 1990s; no real file is older).
+ */
+export function readSpeDate(text: string): { iso: string } | { problem: string } {
+  const t = text.trim().replace(/\s+/g, ' ');
+  // ISO with a "T" (and, from some scripts, a zone suffix that SPE itself has no place for).
+  const parts = t.replace(/^(\d{4}-\d{1,2}-\d{1,2})T/, '$1 ').replace(/(Z|[+-]\d{2}:?\d{2})$/, (z) => ` ${z}`).split(' ');
+  const [datePart, timePart, ...rest] = parts;
+  let y: number;
+  let mo: number;
+  let d: number;
+  const us = US_DATE.exec(datePart ?? '');
+  const iso = ISO_DATE.exec(datePart ?? '');
+  if (us !== null) {
+    [mo, d, y] = [Number(us[1]), Number(us[2]), Number(us[3])];
+    if (us[3].length === 2) y += y >= 70 ? 1900 : 2000;
+  } else if (iso !== null) {
+    [y, mo, d] = [Number(iso[1]), Number(iso[2]), Number(iso[3])];
+  } else {
+    return { problem: `the date part ${quote(datePart ?? '')} is none of the forms` };
+  }
+  const time = TIME.exec(timePart ?? '');
+  if (time === null) return { problem: timePart === undefined ? 'there is a date but no time' : `the time part ${quote(timePart)} is none of the forms` };
+  let h = Number(time[1]);
+  const mi = Number(time[2]);
+  const s = time[3] === undefined ? 0 : Number(time[3]);
+  let zone = '';
+  for (const r of rest) {
+    if (AM_PM.test(r)) {
+      if (h < 1 || h > 12) return { problem: `hour ${h} with ${r}: a 12-hour clock runs from 1 to 12` };
+      const pm = r.toLowerCase().startsWith('p');
+      h = (h % 12) + (pm ? 12 : 0);
+    } else if (/^(Z|[+-]\d{2}:?\d{2})$/.test(r) && iso !== null) {
+      zone = r === 'Z' ? 'Z' : `${r.slice(0, 3)}:${r.slice(-2)}`;
+    } else {
+      return { problem: `unexpected ${quote(r)} after the time` };
+    }
+  }
+  const days = new Date(Date.UTC(y, mo, 0)).getUTCDate(); // days in month `mo` of year `y`
+  if (mo < 1 || mo > 12) return { problem: `month ${mo} is not 1-12 (SPE dates are month first)` };
+  if (d < 1 || d > days) return { problem: `day ${d} does not exist in ${y}-${String(mo).padStart(2, '0')}` };
+  if (h > 23 || mi > 59 || s > 60) return { problem: `time ${timePart} is not a time of day` };
+  const p2 = (v: number): string => String(v).padStart(2, '0');
+  return { iso: `${y}-${p2(mo)}-${p2(d)}T${p2(h)}:${p2(mi)}:${p2(s)}${time[4] ?? ''}${zone}` };
+}
+
+/**
+ * The measurement start. A date no form matches is a warning, not a refusal (thrown with `strict`): the counts,
+ * times and calibration are still good, and the start time only places the spectrum in time.
+ */
+function readDate(sec: Section, source: string, notes: Notes): string | undefined {
+  const l = sec.lines.find((x) => x.text.trim() !== '');
   if (l === undefined) return undefined;
-  const m = SPE_DATE.exec(l.text.trim());
-  if (m === null) {
-    throw new FormatError({ file: source, line: l.line, element: '$DATE_MEA', field: '$DATE_MEA', expected: `expected a date as mm/dd/yyyy hh:mm:ss, got ${quote(l.text.trim())}` });
-  }
-  const [, mo, d, y, h, mi, s] = m;
-  const p2 = (v: string): string => v.padStart(2, '0');
-  if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31 || Number(h) > 23 || Number(mi) > 59 || Number(s) > 60) {
-    throw new FormatError({ file: source, line: l.line, element: '$DATE_MEA', field: '$DATE_MEA', expected: `expected a valid date as mm/dd/yyyy hh:mm:ss, got ${quote(l.text.trim())}` });
-  }
-  return `${y}-${p2(mo)}-${p2(d)}T${p2(h)}:${mi}:${s}`;
+  const r = readSpeDate(l.text);
+  if ('iso' in r) return r.iso;
+  notes.warn(
+    new FormatError({
+      file: source,
+      line: l.line,
+      element: `$${sec.name}`,
+      field: `$${sec.name}`,
+      expected: `expected a date as ${SPE_DATE_FORMS}, got ${quote(l.text.trim())} (${r.problem}); start time left out`,
+    }),
+  );
+  return undefined;
 }
 
 function sectionText(sec: Section | undefined): string | undefined {
