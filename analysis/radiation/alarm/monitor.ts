@@ -325,7 +325,11 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
     const id = keyString(key);
     if (s.key !== id) {
       s.key = id;
+      const before = s.lnA;
       s.lnA = table.solve(key);
+      // A lower threshold (the background became better known) must not turn evidence gathered against the old
+      // one into an alarm at once: Λ keeps its share of the way to the threshold.
+      if (!s.alarm && s.lambda > 0 && Number.isFinite(before) && before > 0 && s.lnA < before) s.lambda *= s.lnA / before;
     }
     const lnA = s.lnA;
     s.lambda += sprtIncrement(p.n, p.mu0, p.mu0 + shift * Math.sqrt(p.mu0));
