@@ -124,6 +124,10 @@ interface DetectorState {
   counts?: Float64Array;
   live_s: number;
   real_s: number;
+  /** Spectra added to `counts` since the detector was set up: tells whether `corrected` is still current. */
+  added: number;
+  /** The gain-corrected interval spectrum a dry run (missingThresholds) computed, reused when the interval closes. */
+  corrected?: { added: number; counts: Float64Array };
   /** Background spectrum accumulated outside alarms (for identification), and its live time. */
   bg?: Float64Array;
   bgLive_s: number;
@@ -181,7 +185,7 @@ export class RadiationChain {
   readonly counters = { intervals: 0, alarms: 0, rejected: 0 };
 
   constructor(private readonly o: ChainOptions) {
-    for (const d of o.detectors) this.dets.set(d.id, { id: d.id, model: d.model, nChannels: 0, live_s: 0, real_s: 0, bgLive_s: 0, fgLive_s: 0 });
+    for (const d of o.detectors) this.dets.set(d.id, { id: d.id, model: d.model, nChannels: 0, live_s: 0, real_s: 0, added: 0, bgLive_s: 0, fgLive_s: 0 });
     this.monitor = createAlarmMonitor({ falseAlarmRate_per_h: o.falseAlarmRate_per_h, windows: DEFAULT_WINDOWS, ...(o.thresholds ? { thresholds: o.thresholds } : {}) });
   }
 
@@ -264,6 +268,7 @@ export class RadiationChain {
     d.gain?.update(r.counts, r.liveTime_s, { exclude: this.alarm !== undefined });
     if (!d.counts) d.counts = new Float64Array(d.nChannels);
     for (let i = 0; i < d.nChannels; i++) d.counts[i]! += r.counts[i]!;
+    d.added++;
     d.live_s += r.liveTime_s;
     d.real_s += r.realTime_s;
     if (r.position) d.position = r.position;
@@ -306,7 +311,12 @@ export class RadiationChain {
     const active = [...this.dets.values()].filter((d) => d.counts && d.live_s > 0);
     if (!active.length) return undefined;
     const detectors = active.map((d) => {
-      const counts = d.gain ? d.gain.correct(d.counts!) : d.counts!;
+      // The correction is a rebinning of the whole spectrum: a dry run's result is kept for the real close.
+      let counts = d.counts!;
+      if (d.gain) {
+        counts = d.corrected?.added === d.added ? d.corrected.counts : d.gain.correct(d.counts!);
+        d.corrected = commit ? undefined : { added: d.added, counts };
+      }
       if (commit) d.counts = counts;
       let gross = 0;
       for (let i = 0; i < d.nChannels; i++) gross += counts[i]!;
