@@ -6,6 +6,7 @@
 // give the same result as live ones). An alarm event opens on the first interval any test alarms and ends after
 // `alarmEndHold_s` without any test in alarm (one pass, one alarm), or is reported at `maxAlarm_s` if it goes on.
 import { InputError } from '../../common/errors.js';
+import type { BodyOf } from '../../protocol/index.js';
 import { createAlarmMonitor, DEFAULT_WINDOWS, windowChannels, windowCounts, windowShape, type AlarmDecision, type WindowShape, type AlarmMonitor, type ThresholdKey, type ThresholdTable } from './alarm/index.js';
 import { energyOf, linearCalibration } from './calibration.js';
 import { buildGFunction, type DetectorModel, type GFunction } from './dose.js';
@@ -13,6 +14,19 @@ import { MIN_CHANNELS } from './formats/checks.js';
 import { createGainStabilizer, type GainStabilizer } from './gain.js';
 import { NuclideIdentifier, type Identification } from './identify.js';
 import type { EnergyCalibration, Measurement } from './spectrum.js';
+
+/**
+ * The chain's settings when nobody chose them: the radiation pipeline's option defaults and `rad alarm`'s, from this
+ * one place, so that the CLI reproduces a node that runs with defaults.
+ */
+export const CHAIN_DEFAULTS = {
+  interval_s: 1,
+  falseAlarmRate_per_h: 1,
+  gainStabilisation: true,
+  identify: true,
+  maxAlarm_s: 30,
+  alarmEndHold_s: 3,
+} as const;
 
 /** One spectrum from one detector (the node's `spectrum` reading). */
 export interface ChainSpectrum {
@@ -58,28 +72,11 @@ export interface ChainOptions {
   thresholds?: ThresholdTable;
 }
 
-/** The `rad` summary body of one interval. */
-export interface RadBody {
-  live_s: number;
-  gross_cps: number;
-  doseRate_uSv_h: number;
-  gm_cps?: number;
-  detectors: { id: string; cps: number; doseRate_uSv_h: number }[];
-  position?: { lat: number; lon: number; height_m?: number };
-}
+/** The `rad` summary body of one interval, as the protocol defines it. */
+export type RadBody = BodyOf<'rad'>;
 
 /** The `alarm` summary body (nuclides from the template fit; a caller's classifier may add to it). */
-export interface AlarmBody {
-  alarmId: string;
-  test: AlarmDecision['test'];
-  detector?: string;
-  statistic: number;
-  threshold: number;
-  gross_cps: number;
-  doseRate_uSv_h: number;
-  nuclides: { nuclide: string; confidence: number; category: string }[];
-  position?: { lat: number; lon: number; height_m?: number };
-}
+export type AlarmBody = BodyOf<'alarm'>;
 
 export interface ChainAlarm {
   body: AlarmBody;
@@ -210,7 +207,8 @@ export class RadiationChain {
    * them off its event loop first, so that it reports exactly what a CLI run on the same data reports.
    */
   missingThresholds(r: ChainSpectrum): ThresholdKey[] {
-    if (spectrumProblem(r) !== undefined || !this.dets.has(r.detector) || !this.closes(r)) return [];
+    // Cheap checks first: the channel scan of spectrumProblem runs only for the one reading a second that closes.
+    if (!this.dets.has(r.detector) || !this.closes(r) || spectrumProblem(r) !== undefined) return [];
     const sample = this.intervalSample(false);
     return sample ? this.monitor.missingThresholds(sample) : [];
   }

@@ -8,6 +8,7 @@ import { buildGFunction, DETECTORS, doseRateFromSpectrum_uSv_h, type GFunction }
 import type { EnergyCalibration, Measurement, Spectrum } from '../../analysis/radiation/spectrum.js';
 import { NuclideIdentifier } from '../../analysis/radiation/identify.js';
 import { chooseDetector, type DetectorChoice } from '../../analysis/radiation/detector-choice.js';
+import { CHAIN_DEFAULTS } from '../../analysis/radiation/chain.js';
 import { replayMeasurements } from '../../analysis/radiation/chain-replay.js';
 import { InputError } from '../../common/errors.js';
 import { registerLocalizeCommand } from './rad-localize.js';
@@ -159,8 +160,8 @@ export function registerRadCommands(program: Command): void {
     .description('run the node\'s radiation chain (gain, background, gross and window SPRT alarms, identification) over a recorded file, in time order: the alarms a node would have reported for the same data')
     .argument('<file>', 'a drive or a sequence of measurements (N42)')
     .option('--background <file>', 'background measurements to start the background estimate from (the file\'s own Background measurements are used too)')
-    .option('--far <per-hour>', 'false alarm rate, alarms per hour of measurement time (the pipeline option falseAlarmRate_per_h)', positiveNumber('--far'), 1)
-    .option('--interval <s>', 'alarm-test interval, s (the pipeline option interval_s)', positiveNumber('--interval'), 1)
+    .option('--far <per-hour>', 'false alarm rate, alarms per hour of measurement time (the pipeline option falseAlarmRate_per_h)', positiveNumber('--far'), CHAIN_DEFAULTS.falseAlarmRate_per_h)
+    .option('--interval <s>', 'alarm-test interval, s (the pipeline option interval_s)', positiveNumber('--interval'), CHAIN_DEFAULTS.interval_s)
     .option('--detector <model>', `detector model of every detector in the file: ${Object.keys(DETECTORS).join(', ')}`, 'NaI-2x4x16')
     .option('--no-identify', 'do not identify nuclides when an alarm is reported')
     .option('--kev-per-channel <keV>', 'linear calibration for spectra without one', positiveNumber('--kev-per-channel'))
@@ -173,13 +174,11 @@ export function registerRadCommands(program: Command): void {
       const measurements = [...background, ...rf.measurements];
       const ids = [...new Set(measurements.flatMap((m) => m.spectra.map((s) => s.detector)))];
       const r = replayMeasurements(measurements, {
+        ...CHAIN_DEFAULTS,
         detectors: ids.map((id) => ({ id, model })),
         interval_s: opts.interval,
         falseAlarmRate_per_h: opts.far,
-        gainStabilisation: true,
         identify: opts.identify,
-        maxAlarm_s: 30,
-        alarmEndHold_s: 3,
         ...(opts.kevPerChannel ? { keVPerChannel: opts.kevPerChannel } : {}),
         alarmIdPrefix: 'file',
       });

@@ -13,7 +13,7 @@ import { DETECTORS } from '../../analysis/radiation/dose.js';
 import { writeN42 } from '../../analysis/radiation/formats/index.js';
 import { NuclideClassifier, type Classification } from '../inference/nuclide-classifier.js';
 import type { EnergyCalibration, Measurement } from '../../analysis/radiation/spectrum.js';
-import { RadiationChain, type ChainAlarm, type ChainOptions, type ChainOutput } from '../../analysis/radiation/chain.js';
+import { CHAIN_DEFAULTS, RadiationChain, type ChainAlarm, type ChainOptions, type ChainOutput } from '../../analysis/radiation/chain.js';
 import { nodeThresholds, solveOffLoop } from '../radiation/thresholds.js';
 import type { ActiveCalibration, Component, ComponentContext, ComponentSpec, Readings } from '../../contract/component.js';
 
@@ -29,17 +29,17 @@ export const RadiationOptionsSchema = Type.Object(
       ),
       { minItems: 1 },
     ),
-    interval_s: Type.Number({ exclusiveMinimum: 0, default: 1, description: 'summary and alarm-test interval (data time)' }),
-    falseAlarmRate_per_h: Type.Number({ exclusiveMinimum: 0, default: 1, description: 'alarms per hour of driving on background' }),
-    gainStabilisation: Type.Boolean({ default: true, description: 'follow K-40/Tl-208 to correct temperature gain drift' }),
-    identify: Type.Boolean({ default: true, description: 'identify nuclides when an alarm ends' }),
+    interval_s: Type.Number({ exclusiveMinimum: 0, default: CHAIN_DEFAULTS.interval_s, description: 'summary and alarm-test interval (data time)' }),
+    falseAlarmRate_per_h: Type.Number({ exclusiveMinimum: 0, default: CHAIN_DEFAULTS.falseAlarmRate_per_h, description: 'alarms per hour of driving on background' }),
+    gainStabilisation: Type.Boolean({ default: CHAIN_DEFAULTS.gainStabilisation, description: 'follow K-40/Tl-208 to correct temperature gain drift' }),
+    identify: Type.Boolean({ default: CHAIN_DEFAULTS.identify, description: 'identify nuclides when an alarm ends' }),
     identifyMethod: stringEnum(['template', 'classifier', 'both'] as const, {
       default: 'template',
       description: 'template: full-spectrum Poisson fit; classifier: the shipped ONNX model; both: the fit reports, the classifier result rides along',
     }),
     classifierDir: Type.Optional(Type.String({ minLength: 1, description: 'folder with model-card.json (default: the shipped nuclide classifier)' })),
-    maxAlarm_s: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'identify and report an alarm after this long even if it goes on' }),
-    alarmEndHold_s: Type.Number({ minimum: 0, default: 3, description: 'an alarm ends after this long without any test in alarm (one pass, one alarm)' }),
+    maxAlarm_s: Type.Number({ exclusiveMinimum: 0, default: CHAIN_DEFAULTS.maxAlarm_s, description: 'identify and report an alarm after this long even if it goes on' }),
+    alarmEndHold_s: Type.Number({ minimum: 0, default: CHAIN_DEFAULTS.alarmEndHold_s, description: 'an alarm ends after this long without any test in alarm (one pass, one alarm)' }),
     keVPerChannel: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'calibration for spectra that carry none' })),
     archiveDir: Type.Optional(Type.String({ minLength: 1, description: 'N42 files of alarm measurements are written here' })),
   },

@@ -3,18 +3,14 @@
 // and the good spectra around them all counted.
 import t from 'tap';
 import { DETECTORS } from '../../analysis/radiation/dose.js';
-import { RadiationChain, spectrumProblem, type ChainOptions, type ChainOutput, type ChainSpectrum } from '../../analysis/radiation/chain.js';
+import { CHAIN_DEFAULTS, RadiationChain, spectrumProblem, type ChainOptions, type ChainOutput, type ChainSpectrum } from '../../analysis/radiation/chain.js';
 import { createGainStabilizer } from '../../analysis/radiation/gain.js';
 import { InputError } from '../../common/errors.js';
 
 const OPTS: ChainOptions = {
+  ...CHAIN_DEFAULTS,
   detectors: [{ id: 'left', model: DETECTORS['NaI-2x2']! }],
-  interval_s: 1,
-  falseAlarmRate_per_h: 1,
-  gainStabilisation: true,
   identify: false,
-  maxAlarm_s: 30,
-  alarmEndHold_s: 3,
   alarmIdPrefix: 'test',
 };
 

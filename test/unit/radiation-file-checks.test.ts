@@ -7,19 +7,11 @@ import { FormatError, measurementProblem, parseCsv, parseN42, parseSpe, writeN42
 import type { Measurement } from '../../analysis/radiation/spectrum.js';
 import { FileTooLargeError, MAX_RAD_FILE_BYTES, readRadFile } from '../../devices/radiation/files.js';
 import { tempDir } from '../harness/services.js';
+import { formatError } from '../helpers/format-error.js';
 
 const dir = tempDir('rad-checks');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-function formatError(fn: () => unknown): FormatError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FormatError) return e;
-    throw e;
-  }
-  throw new Error('expected a FormatError, nothing was thrown');
-}
 
 function measurement(counts: number[], live_s = 0.5, real_s = 0.5): Measurement {
   return {

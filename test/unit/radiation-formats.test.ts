@@ -8,6 +8,7 @@ import { readRadFile } from '../../devices/radiation/files.js';
 import { InputError } from '../../common/errors.js';
 import { tempDir } from '../harness/services.js';
 import { refData } from '../helpers/paths.js';
+import { formatError } from '../helpers/format-error.js';
 
 const DATA = refData();
 const n42 = (name: string): string => join(DATA, 'n42', name);
@@ -17,15 +18,6 @@ const sum = (a: Float64Array): number => a.reduce((x, y) => x + y, 0);
 const dir = tempDir('rad-formats');
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-function formatError(fn: () => unknown): FormatError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FormatError) return e;
-    throw e;
-  }
-  throw new Error('expected a FormatError, nothing was thrown');
-}
 
 async function formatErrorAsync(p: Promise<unknown>): Promise<FormatError> {
   try {

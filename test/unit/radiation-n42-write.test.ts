@@ -9,6 +9,7 @@ import { readRadFile } from '../../devices/radiation/files.js';
 import type { RadFile } from '../../analysis/radiation/spectrum.js';
 import { tempDir } from '../harness/services.js';
 import { refData } from '../helpers/paths.js';
+import { formatError } from '../helpers/format-error.js';
 
 const DATA = refData();
 const XSD = join(DATA, 'n42', 'n42-2012.xsd');
@@ -26,15 +27,6 @@ function validate(xml: string, name = `out-${++written}.n42`): { ok: boolean; st
   return { ok: r.status === 0, stderr: r.stderr, path };
 }
 
-function formatError(fn: () => unknown): FormatError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FormatError) return e;
-    throw e;
-  }
-  throw new Error('expected a FormatError, nothing was thrown');
-}
 
 t.test('xmllint really checks: the known-invalid radiacode file fails the schema', async (t) => {
   const r = spawnSync('xmllint', ['--noout', '--schema', XSD, join(DATA, 'n42', 'radiacode-invalid.n42')], { encoding: 'utf8' });

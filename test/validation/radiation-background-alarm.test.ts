@@ -3,7 +3,7 @@ import t from 'tap';
 import { benchFar, benchPd } from '../../bench/radiation-alarm.js';
 import { createBackgroundEstimator } from '../../analysis/radiation/background.js';
 import { DEFAULT_WINDOWS, createAlarmMonitor, createThresholdTable, paramsOf, sprtArl, sprtThreshold, thresholdKey, windowChannels, windowCounts } from '../../analysis/radiation/alarm/index.js';
-import type { ChainOptions } from '../../analysis/radiation/chain.js';
+import { CHAIN_DEFAULTS, type ChainOptions } from '../../analysis/radiation/chain.js';
 import { replayMeasurements } from '../../analysis/radiation/chain-replay.js';
 import { linearCalibration } from '../../analysis/radiation/calibration.js';
 import { DETECTORS } from '../../analysis/radiation/dose.js';
@@ -153,13 +153,9 @@ t.test('PD: a strong source pass is always detected, near closest approach; no s
 function replay(ms: readonly Measurement[], opts: Partial<ChainOptions> = {}) {
   const ids = [...new Set(ms.flatMap((m) => m.spectra.map((s) => s.detector)))];
   return replayMeasurements(ms, {
+    ...CHAIN_DEFAULTS,
     detectors: ids.map((id) => ({ id, model: DETECTORS['NaI-2x4x16']! })),
-    interval_s: 1,
-    falseAlarmRate_per_h: 1,
-    gainStabilisation: true,
     identify: false,
-    maxAlarm_s: 30,
-    alarmEndHold_s: 3,
     alarmIdPrefix: 'test',
     ...opts,
   });
