@@ -19,47 +19,19 @@
 //   within 25 m of the vehicle, with its exact 95 % interval. The background estimators start each pass from the
 //   true background plus a random error of their steady-state size (as if they had been running), and are then
 //   updated by the pass itself.
-import { DEFAULT_WINDOWS, binomialInterval, createAlarmMonitor, poissonRateInterval, windowChannels, type AlarmMonitor, type DetectorSample } from '../analysis/radiation/alarm/index.js';
-import { linearCalibration } from '../analysis/radiation/calibration.js';
-import { DETECTORS } from '../analysis/radiation/dose.js';
-import { detectorPosition, expectedRates, mulberry32, poisson, type Scene, type SimDetector } from '../analysis/radiation/sim/scene.js';
+import { binomialInterval, createAlarmMonitor, poissonRateInterval, type AlarmMonitor, type DetectorSample } from '../analysis/radiation/alarm/index.js';
+import { detectorPosition, expectedRates, mulberry32, poisson, type Scene } from '../analysis/radiation/sim/scene.js';
 import { straightPass, trajectoryPoses } from '../analysis/radiation/sim/drive.js';
+import { benchAlarmSpeed, benchInterspecThinned, benchRcspg, benchVaryingDrives, type RealFar, type SpeedResult, type VaryingResult } from './radiation-alarm-data.js';
+import { benchVehicle, windowMeans } from './radiation-vehicle.js';
+
+// Here before radiation-vehicle.ts held them (radiation-alarm-data.ts needs them too, without an import cycle).
+export { benchVehicle, windowMeans };
 
 export const BENCH_DT_s = 0.1;
 const CI_Bq = 3.7e10;
 
-/** The bench vehicle: 8 NaI 2x4x16 logs, 4 heights × 2 sides. */
-export function benchVehicle(): SimDetector[] {
-  const heights = [0.5, 1.0, 1.5, 2.0];
-  const out: SimDetector[] = [];
-  for (const side of [1, -1]) {
-    for (const [i, h] of heights.entries()) {
-      out.push({
-        id: `${side > 0 ? 'L' : 'R'}${i + 1}`,
-        model: DETECTORS['NaI-2x4x16'],
-        offset: { x_m: 0, y_m: side * 1.0, z_m: h },
-        nChannels: 1024,
-        keVPerChannel: 3,
-      });
-    }
-  }
-  return out;
-}
-
 export const BENCH_SCENE: Scene = { sources: [], background: {}, origin: { lat: 51.95, lon: 4.05 } };
-
-/** Mean counts per sample in each default window and in the rest of the spectrum, from a rate spectrum. */
-export function windowMeans(rates: Float64Array, det: SimDetector, dt_s: number): { windows: number[]; rest: number } {
-  const ranges = windowChannels(linearCalibration(det.keVPerChannel), det.nChannels, DEFAULT_WINDOWS);
-  let total = 0;
-  for (let i = 0; i < rates.length; i++) total += rates[i];
-  const windows = ranges.map(([a, b]) => {
-    let s = 0;
-    for (let i = a; i <= b; i++) s += rates[i];
-    return s * dt_s;
-  });
-  return { windows, rest: Math.max(0, total * dt_s - windows.reduce((x, y) => x + y, 0)) };
-}
 
 function sample(rng: () => number, id: string, windows: readonly number[], rest: number, dt_s: number): DetectorSample {
   const w = windows.map((m) => poisson(rng, m));
@@ -95,6 +67,12 @@ export interface PdResult {
 export interface AlarmBench {
   far: FarResult[];
   pd: PdResult[];
+  /** False alarms on real background recordings (skipped, with the reason, when a file is not there). */
+  real: (RealFar | { data: string; skipped: string })[];
+  /** FAR and PD on drives whose soil changes by ±30 % per element. */
+  varying: VaryingResult;
+  /** CPU of `rad alarm` on a 2-minute, 8-detector, 4 Hz recording. */
+  speed: SpeedResult;
   seconds: number;
   setup: string;
 }
@@ -220,9 +198,18 @@ export function benchAlarm(opts: { quick?: boolean; seed?: number } = {}): Alarm
       }
     }
   }
+  const real: AlarmBench['real'] = [
+    benchRcspg() ?? { data: 'K40.rcspg', skipped: 'not found: put ckuethe/radiacode-tools tests/data/K40.rcspg under $CUSTOMS_REFDATA/rcspg/ or set RAD_RCSPG' },
+    benchInterspecThinned({ repeats: quick ? 6 : 30 }) ?? { data: 'interspec-background.n42', skipped: 'not found under $CUSTOMS_REFDATA/n42/' },
+  ];
+  const varying = benchVaryingDrives({ drives: quick ? 10 : 60, seed });
+  const speed = benchAlarmSpeed();
   return {
     far,
     pd,
+    real,
+    varying,
+    speed,
     seconds: (performance.now() - t0) / 1000,
     setup: '8 x NaI 2x4x16 at 10 Hz, 4 heights x 2 sides; windows 30-400/400-1200/1200-3000 keV; SPRT shift 1 sigma, beta 0.05; background EW 60 s',
   };
@@ -241,6 +228,14 @@ if (process.argv[1] && import.meta.filename === process.argv[1]) {
   for (const f of r.far) {
     out(`FAR configured ${f.configured_per_h}/h over ${f.hours} h of driving: ${f.alarms} alarms = ${f.measured_per_h.toFixed(2)}/h, 95 % ${fmtCi(f.ci95_per_h, 2)} (${f.unit}; ${f.tests} tests)`);
   }
+  for (const x of r.real) {
+    if ('skipped' in x) out(`real background ${x.data}: skipped (${x.skipped})`);
+    else out(`real background ${x.data} [${x.licence}], ${x.how}: configured ${x.configured_per_h}/h over ${x.hours.toFixed(2)} h: ${x.alarms} alarms = ${x.measured_per_h.toFixed(2)}/h, 95 % ${fmtCi(x.ci95_per_h, 2)} ${JSON.stringify(x.tests)}`);
+  }
+  const v = r.varying;
+  out(`soil changing +-30 % per element, 4 Hz, continuous ${v.far.hours.toFixed(2)} h: ${v.far.alarms} alarms = ${v.far.measured_per_h.toFixed(2)}/h at ${v.configured_per_h}/h, 95 % ${fmtCi(v.far.ci95_per_h, 2)} ${JSON.stringify(v.far.tests)}`);
+  for (const p of v.pd) out(`  PD ${p.nuclide} ${p.activity_uCi} uCi at ${p.distance_m} m, 5 km/h, learning from the drive: ${p.detected}/${p.passes} = ${p.pd.toFixed(2)}, 95 % ${fmtCi(p.ci95, 2)} ${JSON.stringify(p.tests)}`);
+  out(`rad alarm CPU, ${r.speed.detectors} detectors x ${r.speed.measurements} measurements (${r.speed.data_s} s at 4 Hz): ${r.speed.cpu_s.toFixed(2)} s without identification, ${r.speed.cpuWithIdentify_s.toFixed(2)} s with it (${r.speed.alarms} alarms)`);
   for (const p of r.pd) {
     out(
       `PD ${p.nuclide} ${p.activity_uCi.toFixed(0)} uCi at ${p.distance_m} m, ${p.speed_km_h} km/h: ${p.detected}/${p.passes} = ${p.pd.toFixed(3)}, 95 % ${fmtCi(p.ci95, 3)}, median first alarm at ${p.medianAlarmAt_m === null ? '-' : `${p.medianAlarmAt_m.toFixed(1)} m`}`,

@@ -39,6 +39,8 @@ export interface BackgroundOptions {
   warmup_s?: number;
   /** Continuous exclusion after which the background is taken to have changed (default 120 s). */
   maxExclusion_s?: number;
+  /** An accepted step in level (BackgroundSample.accept) restarts the estimate after this long (default 4 s). */
+  levelFollow_s?: number;
 }
 
 export interface BackgroundSample {
@@ -49,6 +51,11 @@ export interface BackgroundSample {
   windows?: ArrayLike<number>;
   /** Keep this sample out (e.g. an alarm is on). */
   exclude?: boolean;
+  /**
+   * Take this sample in even when it is above the prediction: the caller knows it is background (its spectrum has the
+   * background's shape and only the level changed), so the estimate should follow it rather than lock it out.
+   */
+  accept?: boolean;
 }
 
 export interface BackgroundEstimate {
@@ -139,8 +146,9 @@ export function createBackgroundEstimator(opts: BackgroundOptions = {}): Backgro
   const guard = opts.guard_s ?? 5;
   const warmup = opts.warmup_s ?? 10;
   const maxExcl = opts.maxExclusion_s ?? 120;
+  const levelFollow = opts.levelFollow_s ?? 4;
   if (!Number.isInteger(nW) || nW < 0) throw new InputError(`nWindows: expected an integer >= 0, got ${nW}`);
-  for (const [name, v] of [['timeConstant_s', tau], ['k', k], ['warmup_s', warmup], ['maxExclusion_s', maxExcl]] as const) {
+  for (const [name, v] of [['timeConstant_s', tau], ['k', k], ['warmup_s', warmup], ['maxExclusion_s', maxExcl], ['levelFollow_s', levelFollow]] as const) {
     if (!(v > 0) || !Number.isFinite(v)) throw new InputError(`${name}: expected a finite number > 0, got ${v}`);
   }
   if (!(guard >= 0) || !Number.isFinite(guard)) throw new InputError(`guard_s: expected a finite time >= 0, got ${guard}`);
@@ -170,6 +178,8 @@ export function createBackgroundEstimator(opts: BackgroundOptions = {}): Backgro
   const warm: Held[] = [];
   // Samples since the current run of outliers began (for a restart when it lasts), oldest first.
   let outlierRun: Held[] = [];
+  // Accepted samples above the prediction in a row (a level change the caller vouched for), oldest first.
+  let levelRun: Held[] = [];
   let outlierSince: number | undefined;
   let dropUntil = -Infinity;
   let lastTime = -Infinity;
@@ -248,7 +258,10 @@ export function createBackgroundEstimator(opts: BackgroundOptions = {}): Backgro
       const live = warm.reduce((a, w) => a + w.liveTime_s, 0);
       if (live >= warmup) {
         const r = robustPooledRates(warm, nW, k, Math.max(warmup / 10, 0.5));
-        if (r) startFrom(r, s.time_s);
+        // A long separate background measurement (a file's Background, `rad alarm --background`) starts the estimate
+        // but weighs no more than two warm-ups: the data before each test take over within seconds, and the tests'
+        // learning period (monitor.ts) applies, instead of testing a portal's data against another time and place.
+        if (r) startFrom({ ...r, live_s: Math.min(r.live_s, 2 * warmup) }, s.time_s);
         warm.length = 0;
       }
       return { outlier: false, rebaselined: false, ready };
@@ -271,8 +284,22 @@ export function createBackgroundEstimator(opts: BackgroundOptions = {}): Backgro
       const m = rate * live;
       z = Math.max(z, (s.gross + pendingGross - m) / Math.sqrt(Math.max(m + (rate / eff) * live * live, 1)));
     }
-    const outlier = s.exclude === true || z > k;
+    const outlier = s.exclude === true || (z > k && s.accept !== true);
     let rebaselined = false;
+    if (!outlier && s.accept === true && z > k) {
+      levelRun.push(h);
+      // The background stepped (the caller says so from the spectrum's shape): once the new level has lasted
+      // levelFollow_s, start again from it rather than creeping towards it at the time constant.
+      if (s.time_s - levelRun[0]!.time_s >= levelFollow) {
+        const r = robustPooledRates(levelRun, nW, k, Math.max(levelFollow / 8, 0.25));
+        levelRun = [];
+        if (r) {
+          startFrom(r, s.time_s);
+          clearPending();
+          return { outlier, z, rebaselined: true, ready };
+        }
+      }
+    } else levelRun = [];
     if (outlier) {
       // Drop what is waiting from the last guard_s: the rising flank.
       while (pending.length > 0 && pending[pending.length - 1].time_s >= s.time_s - guard) {

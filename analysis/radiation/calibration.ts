@@ -170,22 +170,42 @@ export interface RebinOptions {
  * over both edge lists, O(nIn + nOut).
  */
 export function rebin(counts: ArrayLike<number>, fromCal: EnergyCalibration, toCal: EnergyCalibration, opts: RebinOptions = {}): Float64Array {
-  const nIn = counts.length;
-  const nOut = opts.nChannels ?? nIn;
+  const nOut = opts.nChannels ?? counts.length;
   if (!Number.isInteger(nOut) || nOut <= 0) throw new InputError(`nChannels: expected a positive integer, got ${nOut}`);
-  const ein = channelEdges(fromCal, nIn);
-  const eout = channelEdges(toCal, nOut);
-  for (let i = 1; i <= nIn; i++) {
-    if (!(ein[i] > ein[i - 1])) {
-      throw new InputError(`rebin: source calibration must increase from channel to channel, but E(${i - 1}) = ${ein[i - 1]} and E(${i}) = ${ein[i]} keV`);
+  const ein = rebinEdgesOf(fromCal, counts.length, 'source');
+  return rebinEdges(counts, ein, rebinEdgesOf(toCal, nOut, 'target'), opts);
+}
+
+/**
+ * The channel edges of `cal` (channelEdges), checked to increase as rebinEdges needs; `side` names the calibration
+ * in the error. A caller that rebins many spectra between the same calibrations computes them once.
+ */
+export function rebinEdgesOf(cal: EnergyCalibration, nChannels: number, side: 'source' | 'target'): Float64Array {
+  const e = channelEdges(cal, nChannels);
+  for (let i = 1; i <= nChannels; i++) {
+    if (!(e[i] > e[i - 1])) {
+      throw new InputError(`rebin: ${side} calibration must increase from channel to channel, but E(${i - 1}) = ${e[i - 1]} and E(${i}) = ${e[i]} keV`);
     }
   }
-  for (let i = 1; i <= nOut; i++) {
-    if (!(eout[i] > eout[i - 1])) {
-      throw new InputError(`rebin: target calibration must increase from channel to channel, but E(${i - 1}) = ${eout[i - 1]} and E(${i}) = ${eout[i]} keV`);
-    }
-  }
+  return e;
+}
+
+/** rebin() between precomputed edges (rebinEdgesOf): `ein` has counts.length + 1 energies, `eout` one per output edge. */
+export function rebinEdges(counts: ArrayLike<number>, ein: Float64Array, eout: Float64Array, opts: Pick<RebinOptions, 'outside'> = {}): Float64Array {
+  const nIn = counts.length;
+  const nOut = eout.length - 1;
+  if (ein.length !== nIn + 1) throw new InputError(`rebin: expected ${nIn + 1} source edges for ${nIn} channels, got ${ein.length}`);
+  if (nOut <= 0) throw new InputError(`rebin: expected at least 2 target edges, got ${eout.length}`);
   const out = new Float64Array(nOut);
+  if (ein === eout) {
+    // One edge list on both sides (a gain stabiliser at gain 1): every channel onto itself, the same arithmetic as
+    // the merge below does there, so the result is the same to the last bit.
+    for (let i = 0; i < nIn; i++) {
+      const c = counts[i];
+      if (c !== 0) out[i] = (c / (ein[i + 1] - ein[i])) * (ein[i + 1] - ein[i]);
+    }
+    return out;
+  }
   const keepOutside = opts.outside === 'edge';
   let j = 0;
   for (let i = 0; i < nIn; i++) {

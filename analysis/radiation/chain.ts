@@ -90,8 +90,10 @@ export interface ChainAlarm {
   measurements: Measurement[];
   /** The alarm detector's foreground (keepForeground). */
   foreground?: { detector: string; counts: Float64Array; liveTime_s: number; calibration: EnergyCalibration };
-  /** The peak decision of the event. */
+  /** The peak decision of the event (its `test` is the alarm body's: gross-sprt, window-sprt or spectral). */
   peak: AlarmDecision;
+  /** Every test that alarmed during the event, as `test/detector[/window]`, in the order they first did. */
+  alarmedTests: string[];
   /** Why the alarm carries no nuclides although identification was asked for. */
   warning?: string;
   /** Window shape of the whole event, summed over its intervals and the detectors (NORM against man-made). */
@@ -119,6 +121,8 @@ interface DetectorState {
   /** G(E) at each channel centre for this calibration: the dose rate is a dot product with the spectrum. */
   gVec?: Float64Array;
   counts?: Float64Array;
+  /** The interval's uncorrected sum, for the gain stabiliser (counts is replaced by its correction at the close). */
+  raw?: Float64Array;
   live_s: number;
   real_s: number;
   /** Spectra added to `counts` since the detector was set up: tells whether `corrected` is still current. */
@@ -145,6 +149,7 @@ interface OpenAlarm {
   now?: AlarmNow;
   /** Window counts and background summed over the event's intervals. */
   windows?: { counts: number[]; background: number[] };
+  alarmedTests: Set<string>;
 }
 
 type AlarmNow = { gross_cps: number; doseRate: number; position?: { lat: number; lon: number; height_m?: number } };
@@ -157,9 +162,11 @@ export function spectrumProblem(r: ChainSpectrum): string | undefined {
   if (!(r.counts.length > 0)) return 'no channels';
   // Peak search, gain stabilisation and the energy windows need a spectrum, not a gross count.
   if (r.counts.length < MIN_CHANNELS) return `${r.counts.length} channel${r.counts.length === 1 ? '' : 's'}, expected at least ${MIN_CHANNELS}`;
-  for (let i = 0; i < r.counts.length; i++) {
-    const c = r.counts[i]!;
-    if (!(c >= 0) || !Number.isFinite(c)) return `channel ${i}: count ${c}, expected a finite number >= 0`;
+  // Every channel of every spectrum passes here: two comparisons each (NaN and ±Infinity fail), the message only on a failure.
+  const counts = r.counts;
+  for (let i = 0, n = counts.length; i < n; i++) {
+    const c = counts[i]!;
+    if (!(c >= 0 && c <= Number.MAX_VALUE)) return `channel ${i}: count ${c}, expected a finite number >= 0`;
   }
   if (!(r.liveTime_s > 0) || !Number.isFinite(r.liveTime_s)) return `liveTime_s ${r.liveTime_s}, expected a duration > 0`;
   if (!(r.realTime_s >= 0) || !Number.isFinite(r.realTime_s)) return `realTime_s ${r.realTime_s}, expected a duration >= 0`;
@@ -171,6 +178,7 @@ export class RadiationChain {
   private readonly dets = new Map<string, DetectorState>();
   private readonly gFunctions = new Map<string, GFunction>();
   private readonly identifiers = new Map<string, NuclideIdentifier>();
+  private readonly modelKeys = new WeakMap<DetectorModel, string>();
   private readonly monitor: AlarmMonitor;
   private intervalStart_ms: number | undefined;
   private gmCounts = { cps: 0, n: 0 };
@@ -262,10 +270,9 @@ export class RadiationChain {
       if (!cal) throw new ChainError(`detector ${d.id} sends spectra without calibration; set options.keVPerChannel`);
       out.push(...this.setupDetector(d, cal, r.counts.length));
     }
-    // The stabiliser learns from every spectrum; the correction (a rebinning) is applied once per interval.
-    d.gain?.update(r.counts, r.liveTime_s, { exclude: this.alarm !== undefined });
-    if (!d.counts) d.counts = new Float64Array(d.nChannels);
-    for (let i = 0; i < d.nChannels; i++) d.counts[i]! += r.counts[i]!;
+    const acc = (d.counts ??= new Float64Array(d.nChannels));
+    const counts = r.counts;
+    for (let i = 0, n = d.nChannels; i < n; i++) acc[i]! += counts[i]!;
     d.added++;
     d.live_s += r.liveTime_s;
     d.real_s += r.realTime_s;
@@ -311,11 +318,16 @@ export class RadiationChain {
     const detectors = active.map((d) => {
       // The correction is a rebinning of the whole spectrum: a dry run's result is kept for the real close.
       let counts = d.counts!;
-      if (d.gain) {
+      // Before the stabiliser's first fit its gain is exactly 1 and the correction an identity rebinning: skipped.
+      const st = d.gain?.state();
+      if (d.gain && st && (st.gain !== 1 || st.rate_per_s !== 0)) {
         counts = d.corrected?.added === d.added ? d.corrected.counts : d.gain.correct(d.counts!);
         d.corrected = commit ? undefined : { added: d.added, counts };
       }
-      if (commit) d.counts = counts;
+      if (commit) {
+        if (counts !== d.counts) d.raw = d.counts;
+        d.counts = counts;
+      }
       let gross = 0;
       for (let i = 0; i < d.nChannels; i++) gross += counts[i]!;
       return { id: d.id, liveTime_s: d.live_s, gross, windows: windowCounts(counts, d.ranges!) };
@@ -376,6 +388,7 @@ export class RadiationChain {
     if (!sample) return [];
     const active = [...this.dets.values()].filter((d) => d.counts && d.live_s > 0);
     this.counters.intervals++;
+    const alarmBefore = this.alarm !== undefined;
     const decision = this.monitor.update(sample);
     const detectors = active.map((d, k) => {
       // Σ counts·G(E_ch) / live: the G(E) method of doseRateFromSpectrum_uSv_h, with G precomputed per channel.
@@ -400,6 +413,10 @@ export class RadiationChain {
     const out: ChainOutput[] = [{ kind: 'rad', t_ms, body, decision }];
     out.push(...this.followAlarm(t_ms, decision, active, { gross_cps, doseRate, ...(position ? { position } : {}) }));
     for (const d of active) {
+      // The stabiliser learns from each interval's raw sum once the interval is tested (a rebinning per interval, not
+      // per spectrum: 4x less work at 4 Hz), so the node's dry run (missingThresholds) and the close correct alike.
+      d.gain?.update(d.raw ?? d.counts!, d.live_s, { exclude: alarmBefore || this.alarm !== undefined });
+      d.raw = undefined;
       if (!this.alarm) this.addBackground(d);
       d.counts = undefined;
       d.live_s = 0;
@@ -411,12 +428,15 @@ export class RadiationChain {
   private followAlarm(t_ms: number, decision: AlarmDecision, active: DetectorState[], now: AlarmNow): ChainOutput[] {
     if (decision.alarm && !this.alarm) {
       this.counters.alarms++;
-      this.alarm = { id: `${this.o.alarmIdPrefix}-${t_ms}`, start_ms: t_ms, peak: decision, measurements: [] };
+      this.alarm = { id: `${this.o.alarmIdPrefix}-${t_ms}`, start_ms: t_ms, peak: decision, measurements: [], alarmedTests: new Set() };
     }
     const a = this.alarm;
     if (!a) return [];
     a.now = now;
     if (decision.statistic - decision.threshold > a.peak.statistic - a.peak.threshold) a.peak = decision;
+    if (decision.alarm) {
+      for (const x of decision.tests) if (x.alarm && (x.test === 'spectral' || !decision.levelChange)) a.alarmedTests.add(`${x.test}/${x.detector}${x.window ? `/${x.window}` : ''}`);
+    }
     if (decision.alarm && decision.windowSum) {
       const w = (a.windows ??= { counts: decision.windowSum.counts.map(() => 0), background: decision.windowSum.background.map(() => 0) });
       decision.windowSum.counts.forEach((c, i) => (w.counts[i]! += c));
@@ -511,6 +531,7 @@ export class RadiationChain {
         measurements: a.measurements,
         ...(foreground ? { foreground } : {}),
         peak: p,
+        alarmedTests: [...a.alarmedTests],
         ...(warning ? { warning } : {}),
         ...(a.windows ? { shape: windowShape(a.windows.counts, a.windows.background) } : {}),
       },
@@ -549,15 +570,28 @@ export class RadiationChain {
     d.bgLive_s = d.bgLive_s * keep + d.live_s;
   }
 
+  /**
+   * What G(E) and the identifier's templates are built from. Not the name alone: two DRF folders of one name (an old
+   * and a new description of a detector) differ in resolution and efficiencies. Detectors of one model share it.
+   */
+  private modelKey(model: DetectorModel): string {
+    let key = this.modelKeys.get(model);
+    if (key === undefined) this.modelKeys.set(model, (key = JSON.stringify([model.name, model.crystal, model.fwhmAt662, model.shape, model.drf ?? null])));
+    return key;
+  }
+
   private gFunction(model: DetectorModel): GFunction {
-    let g = this.gFunctions.get(model.name);
-    if (!g) this.gFunctions.set(model.name, (g = buildGFunction({ detector: model })));
+    const key = this.modelKey(model);
+    let g = this.gFunctions.get(key);
+    if (!g) this.gFunctions.set(key, (g = buildGFunction({ detector: model })));
     return g;
   }
 
+  /** Built at the first alarm that needs it (the template build is most of a `rad alarm` run), once per model. */
   private identifier(model: DetectorModel): NuclideIdentifier {
-    let id = this.identifiers.get(model.name);
-    if (!id) this.identifiers.set(model.name, (id = new NuclideIdentifier({ detector: model })));
+    const key = this.modelKey(model);
+    let id = this.identifiers.get(key);
+    if (!id) this.identifiers.set(key, (id = new NuclideIdentifier({ detector: model })));
     return id;
   }
 }

@@ -16,16 +16,16 @@ export interface DetectorEvidence {
   format?: RadFile['format'];
   instrument?: RadFile['instrument'];
   detectors?: readonly DetectorInfo[];
-  /** SPE $SPEC_ID. */
+  /** SPE $SPEC_ID, RadiaCode XML SampleInfo Name. */
   title?: string;
-  /** SPE $SPEC_REM lines. */
+  /** SPE $SPEC_REM lines, RadiaCode XML SampleInfo Note. */
   remarks?: readonly string[];
   /** SPE $MCA_ID. */
   mcaId?: string;
 }
 
 export interface DetectorChoice {
-  /** A key of DETECTORS (dose.ts). */
+  /** A key of DETECTORS (dose.ts), or the name of one of `responses` (a detector response description). */
   model: string;
   /** Which words of the file decided it, e.g. "N42 RadDetectorKindCode CsI, description 'CsI:Tl scintillator'". */
   reason: string;
@@ -38,15 +38,44 @@ export interface DetectorChoiceOptions {
   detectorId?: string;
   /** Model used when the file names nothing usable (default 'NaI-2x2', the handheld default). */
   fallback?: string;
+  /**
+   * Names of the detector response descriptions the caller can load (devices/radiation/detector-response.ts
+   * drfNames(): "HPGe_40p", "LaBr_10p", …). A crystal the project has no built-in model for (HPGe, LaBr) is mapped to
+   * the description of that crystal nearest in relative efficiency to the one the file names ("HPGe 50%").
+   */
+  responses?: readonly string[];
+}
+
+/** Crystals with no built-in model that a description can stand for: name prefix of the descriptions. */
+const DESCRIBED: Readonly<Record<string, RegExp>> = { HPGe: /^HPGe_(\d+)p$/i, LaBr: /^LaBr_(\d+)p$/i };
+
+/**
+ * The description for a crystal, nearest in relative efficiency to a "NN %" the text names (else the largest: a
+ * portal or lab detector more often than not). Undefined when no description of the crystal is loadable.
+ */
+function describedModel(crystal: string, text: string, responses: readonly string[]): { model: string; why: string } | undefined {
+  const pattern = DESCRIBED[crystal];
+  if (pattern === undefined) return undefined;
+  const options = responses.flatMap((name) => {
+    const m = pattern.exec(name);
+    return m ? [{ name, eff: Number(m[1]) }] : [];
+  });
+  if (options.length === 0) return undefined;
+  const named = /(\d+(?:\.\d+)?)\s*%/.exec(text);
+  const want = named ? Number(named[1]) : Math.max(...options.map((o) => o.eff));
+  const best = options.reduce((a, b) => (Math.abs(b.eff - want) < Math.abs(a.eff - want) ? b : a));
+  return { model: best.name, why: named ? `nearest description to ${named[1]} %` : 'largest description of the crystal' };
 }
 
 /**
  * Handheld instruments whose crystal the model name fixes. Facts from the makers' data sheets: RadiaCode-101/102/103
- * 10x10x10 mm CsI(Tl) (103G: GAGG, no model here); Kromek D3S gamma channel CsI(Tl). Only crystals the project has
+ * 10x10x10 mm CsI(Tl) (103G: GAGG, no model here), RadiaCode-110 the same 1 cm³ CsI(Tl) in a new case; Kromek D3S
+ * gamma channel CsI(Tl). Only crystals the project has
  * a response for are mapped; the others (Kromek GR1: CZT) fall through to the crystal words.
  */
 const INSTRUMENTS: readonly { pattern: RegExp; model: string; what: string }[] = [
   { pattern: /\bradia ?code[- ]?10[123]\b(?!g)/i, model: 'CsI-1cm3', what: 'RadiaCode-10x: 1 cm³ CsI(Tl)' },
+  { pattern: /\bradia ?code[- ]?110\b/i, model: 'CsI-1cm3', what: 'RadiaCode-110: 1 cm³ CsI(Tl)' },
   { pattern: /\bd3s\b/i, model: 'CsI-1cm3', what: 'Kromek D3S: CsI(Tl)' },
 ];
 
@@ -78,6 +107,7 @@ export function chooseDetector(file: DetectorEvidence, options: DetectorChoiceOp
   const fallback = options.fallback ?? 'NaI-2x2';
   if (DETECTORS[fallback] === undefined) throw new RangeError(`fallback: unknown detector model "${fallback}", expected one of ${Object.keys(DETECTORS).join(', ')}`);
   const isSpe = file.format === 'SPE';
+  const isRadiaCode = file.format === 'RadiaCode-XML';
   const dets = (file.detectors ?? []).filter((d) => options.detectorId === undefined || d.id === options.detectorId);
   // Evidence, strongest first: [where it was found, its text].
   const fields: [string, string][] = [];
@@ -87,10 +117,10 @@ export function chooseDetector(file: DetectorEvidence, options: DetectorChoiceOp
     // An SPE's detector id is its DETDESC# ("detector" when there is none).
     if (isSpe && d.id !== 'detector') fields.push(['SPE DETDESC#', d.id]);
   }
-  if (file.instrument?.model !== undefined) fields.push([isSpe ? 'instrument model' : 'N42 RadInstrumentModelName', file.instrument.model]);
+  if (file.instrument?.model !== undefined) fields.push([isSpe ? 'instrument model' : isRadiaCode ? 'RadiaCode XML DeviceConfigReference' : 'N42 RadInstrumentModelName', file.instrument.model]);
   if (file.mcaId !== undefined) fields.push(['SPE $MCA_ID', file.mcaId]);
-  for (const r of file.remarks ?? []) if (!/^(DET|DETDESC)#/.test(r)) fields.push(['SPE $SPEC_REM', r]);
-  if (file.title !== undefined) fields.push(['SPE $SPEC_ID', file.title]);
+  for (const r of file.remarks ?? []) if (!/^(DET|DETDESC)#/.test(r)) fields.push([isRadiaCode ? 'RadiaCode XML SampleInfo Note' : 'SPE $SPEC_REM', r]);
+  if (file.title !== undefined) fields.push([isRadiaCode ? 'RadiaCode XML SampleInfo Name' : 'SPE $SPEC_ID', file.title]);
   if (file.instrument?.manufacturer !== undefined) fields.push(['instrument manufacturer', file.instrument.manufacturer]);
 
   const said = (i: number): string => `${fields[i][0]} ${quoteShort(fields[i][1])}`;
@@ -113,6 +143,8 @@ export function chooseDetector(file: DetectorEvidence, options: DetectorChoiceOp
     const c = CRYSTALS.find((k) => k.pattern.test(fields[i][1]));
     if (c === undefined) continue;
     if (c.model === undefined) {
+      const described = describedModel(c.crystal, fields.map((f) => f[1]).join(' '), options.responses ?? []);
+      if (described !== undefined) return { model: described.model, reason: `${said(i)} → ${described.model} (${c.crystal}: ${described.why})`, fromFile: true };
       unmodelled.push(`${said(i)} (${c.crystal}: no response model)`);
       continue;
     }

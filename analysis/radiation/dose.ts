@@ -16,6 +16,7 @@ import {
   muRho_cm2_g,
   mu_cm,
 } from './attenuation.js';
+import { type DrfResponse, type EfficiencyTable, gadrasFwhm_keV, interpolateEfficiency } from './drf-response.js';
 import { type GammaLine, getNuclide } from './nuclides.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -210,8 +211,15 @@ export interface DetectorModel {
   crystal: 'NaI' | 'CsI';
   /** A cylinder is seen end-on (beam along its axis). */
   shape: DetectorShape;
-  /** Relative resolution FWHM/E at 661.657 keV; FWHM scales as sqrt(E). */
+  /** Relative resolution FWHM/E at 661.657 keV; FWHM scales as sqrt(E) (or by `drf`'s law when there is one). */
   fwhmAt662: number;
+  /**
+   * A real detector's description (drf.ts, detectorModelFromDrf). When present it replaces the built-in physics:
+   * FWHM(E) follows its GADRAS resolution law (scaled so that it is fwhmAt662 at 661.657 keV, which it is as built)
+   * and the intrinsic peak, total and escape-peak efficiencies come from its Efficiency.csv table. The shape then
+   * only gives the face area (the counts per photon incident on the face scale with it).
+   */
+  drf?: DrfResponse;
 }
 
 const INCH_cm = 2.54;
@@ -282,13 +290,44 @@ export function meanChord_cm(det: DetectorModel): number {
   return (4 * a * b * c) / (2 * (a * b + a * c + b * c));
 }
 
+const CS137_keV = 661.657;
+
+/**
+ * FWHM (keV) at E_keV: fwhmAt662 scaled as √E, or with a description the GADRAS law of drf-response.ts, multiplied by
+ * fwhmAt662 over the law's own value at 661.657 keV. That factor is 1 for a model as detectorModelFromDrf builds it;
+ * it keeps fwhmAt662 the one knob to widen or sharpen a detector (bench/identify.ts does) with or without a description.
+ */
 export function fwhm_keV(det: DetectorModel, E_keV: number): number {
-  return det.fwhmAt662 * Math.sqrt(661.657 * E_keV);
+  if (det.drf) {
+    const law = det.drf.resolution;
+    return (gadrasFwhm_keV(law, E_keV) * det.fwhmAt662 * CS137_keV) / gadrasFwhm_keV(law, CS137_keV);
+  }
+  return det.fwhmAt662 * Math.sqrt(CS137_keV * E_keV);
 }
 
-/** Intrinsic total efficiency: probability that a photon hitting the face at normal incidence interacts. */
+// A description's table spans 10 keV-100 MeV; below or above it the end value is held (a response there is never
+// asked for by more than a few keV: the lowest channels and the discriminator).
+function drfColumn(table: EfficiencyTable, column: readonly number[], E_keV: number): number {
+  const xs = table.energy_keV;
+  const e = Math.min(Math.max(E_keV, xs[0]!), xs[xs.length - 1]!);
+  return interpolateEfficiency(table, column, e);
+}
+
+/**
+ * Intrinsic total efficiency: probability that a photon hitting the face at normal incidence interacts. With a
+ * description it is the table's PTOT (all counts per photon on the face), which exceeds 1 at low energies where the
+ * description counts photons scattered in from its surroundings (drf-response.ts EfficiencyTable.total).
+ */
 export function totalEfficiency(det: DetectorModel, E_keV: number): number {
+  if (det.drf) return drfColumn(det.drf.efficiency, det.drf.efficiency.total, E_keV);
   return 1 - Math.exp(-mu_cm(det.crystal, E_keV) * detectorDepth_cm(det));
+}
+
+/** Single and double escape efficiencies (per photon on the face) of a description; 0 without one. */
+export function escapeEfficiencies(det: DetectorModel, E_keV: number): { single: number; double: number } {
+  if (!det.drf || E_keV <= 1022) return { single: 0, double: 0 };
+  const t = det.drf.efficiency;
+  return { single: drfColumn(t, t.singleEscape, E_keV), double: drfColumn(t, t.doubleEscape, E_keV) };
 }
 
 // Photoelectric (plus coherent) share of μ/ρ: what the free-electron Klein–Nishina share leaves. Above 1 MeV the
@@ -338,11 +377,16 @@ function fullEnergyFractionAt(det: DetectorModel, E_keV: number, level: number):
  * perhaps ±20 %, enough to shape G(E) and simulated spectra; not an efficiency calibration.
  */
 export function peakToTotal(det: DetectorModel, E_keV: number): number {
+  if (det.drf) {
+    const total = totalEfficiency(det, E_keV);
+    return total > 0 ? photopeakEfficiency(det, E_keV) / total : 0;
+  }
   return fullEnergyFractionAt(det, E_keV, 3);
 }
 
-/** Intrinsic full-energy-peak efficiency for normal incidence on the face. */
+/** Intrinsic full-energy-peak efficiency for normal incidence on the face (a description's "Peak" when it has one). */
 export function photopeakEfficiency(det: DetectorModel, E_keV: number): number {
+  if (det.drf) return drfColumn(det.drf.efficiency, det.drf.efficiency.peak, E_keV);
   return totalEfficiency(det, E_keV) * peakToTotal(det, E_keV);
 }
 
@@ -390,9 +434,10 @@ export interface ResponseOptions {
  * Expected counts per channel per photon incident on the detector face (normal incidence), for a
  * monoenergetic photon of E_keV. Channel i spans [i·k, (i+1)·k) keV. The sum is the intrinsic total
  * efficiency (less what falls beyond the last channel): a Gaussian full-energy peak (photopeak efficiency,
- * FWHM = fwhmAt662·sqrt(661.657·E)), a Compton continuum (Klein–Nishina shape up to the Compton edge plus a
+ * FWHM from fwhm_keV), a Compton continuum (Klein–Nishina shape up to the Compton edge plus a
  * flat multiple-scatter part up to the peak) smeared with the same resolution, and an optional backscatter
- * peak. Not modelled: iodine/caesium K x-ray escape peaks below ~150 keV, pair escape peaks, dead layers.
+ * peak; with a description (`drf`) the peak, total and pair escape peaks take its tabulated efficiencies.
+ * Not modelled: iodine/caesium K x-ray escape peaks below ~150 keV, dead layers; pair escape peaks only with `drf`.
  */
 export function responseSpectrum(
   det: DetectorModel,
@@ -408,11 +453,15 @@ export function responseSpectrum(
   }
   const out = new Float64Array(nChannels);
   const total = totalEfficiency(det, E_keV);
-  const peak = total * peakToTotal(det, E_keV);
-  const continuum = total - peak;
+  const peak = det.drf ? photopeakEfficiency(det, E_keV) : total * peakToTotal(det, E_keV);
+  // A description's pair escape peaks (above 1022 keV) come out of its continuum, which is what PTOT leaves.
+  const escape = escapeEfficiencies(det, E_keV);
+  const continuum = Math.max(0, total - peak - escape.single - escape.double);
   const sigmaAt = (e: number): number => fwhm_keV(det, Math.max(e, 1)) / (2 * Math.sqrt(2 * Math.LN2));
 
   addGaussian(out, keVPerChannel, E_keV, sigmaAt(E_keV), peak);
+  addGaussian(out, keVPerChannel, E_keV - 511, sigmaAt(E_keV - 511), escape.single);
+  addGaussian(out, keVPerChannel, E_keV - 1022, sigmaAt(E_keV - 1022), escape.double);
 
   // Continuum before resolution, on the channel grid, then smeared channel by channel.
   const raw = new Float64Array(nChannels);

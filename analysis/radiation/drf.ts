@@ -234,11 +234,13 @@ const MAX_DEPTH_cm = 100;
 /**
  * The project's DetectorModel for a description, so that everything built on DetectorModel (templates, G(E),
  * simulated spectra, efficiencies) can use a real detector:
- * - resolution: fwhmAt662 is the GADRAS law at 661.657 keV, exact there; DetectorModel scales it as √E, so away
- *   from 662 keV only `drf` (drfRelativeFwhm) has the description's law;
+ * - resolution and efficiencies: `drf` itself; dose.ts (fwhm_keV, photopeakEfficiency, totalEfficiency,
+ *   responseSpectrum) follows the description's GADRAS law and Efficiency.csv whenever a model carries one;
+ *   fwhmAt662 is the law at 661.657 keV, exact there;
  * - crystal: NaI as is, LaBr3 and HPGe through a stand-in (see STAND_IN);
- * - shape: a box with the description's face (width × height) and a depth fitted so that the model's intrinsic
- *   full-energy-peak efficiency at 661.657 keV equals the description's "Peak" there. The description's own
+ * - shape: a box with the description's face (width × height), which gives the area photons are counted on, and a
+ *   depth fitted so that the built-in physics' full-energy-peak efficiency at 661.657 keV equals the description's
+ *   "Peak" there (used only by code that asks for the crystal depth, such as the mean chord). The description's own
  *   length is not used as the depth: the model's crystal physics is simpler than GADRAS's (no attenuator, no
  *   scatter from the surroundings), and a length is missing for some detectors (HPGe 40 %).
  */

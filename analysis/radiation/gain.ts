@@ -19,7 +19,7 @@
 // the fitted centroids there, so such biases cancel in the ratio.
 
 import { InputError } from '../../common/errors.js';
-import { channelOf, energyOf, rebin, scaleGain } from './calibration.js';
+import { channelOf, energyOf, rebin, rebinEdges, rebinEdgesOf, scaleGain } from './calibration.js';
 import { createPeakSearch, fitPeak, fwhmInChannels, type PeakFit, type PeakSearcher } from './peaks.js';
 import type { EnergyCalibration } from './spectrum.js';
 
@@ -125,6 +125,10 @@ export function createGainStabilizer(opts: GainStabilizerOptions): GainStabilize
   let acc: Float64Array | undefined;
   let searcher: PeakSearcher | undefined;
   let refCh: number[] = [];
+  // Every correction rebins n channels onto the nominal calibration: its edges are computed once, and those at the
+  // present gain again only when the gain moved (never before the first fit, nor while the drift rate is 0).
+  let nominalEdges: Float64Array | undefined;
+  let gainEdges: { gain: number; edges: Float64Array } | undefined;
   // Filter state: ln(gain) = x + v·(T − tFit), T the live-time clock.
   let x = Math.log(gain0);
   let v = 0;
@@ -145,6 +149,8 @@ export function createGainStabilizer(opts: GainStabilizerOptions): GainStabilize
     n = nChannels;
     acc = new Float64Array(n);
     searcher = createPeakSearch({ nChannels: n, fwhm_ch: fwhmCh, threshold: 3, fit: false });
+    nominalEdges = undefined;
+    gainEdges = undefined;
     refCh = refs.map((E) => channelOf(cal, E));
     for (const [i, c] of refCh.entries()) {
       if (!(c > 2 && c < n - 2)) throw new InputError(`refPeaks_keV[${i}] = ${refs[i]} keV lies outside the ${n} channels of the calibration`);
@@ -183,7 +189,16 @@ export function createGainStabilizer(opts: GainStabilizerOptions): GainStabilize
     nextAttempt = 0;
   };
 
-  const correct = (counts: ArrayLike<number>): Float64Array => rebin(counts, scaleGain(cal, gainNow()), cal, { nChannels: counts.length });
+  /** `counts` at `gain` rebinned onto the nominal calibration. */
+  const toNominal = (counts: ArrayLike<number>, gain: number): Float64Array => {
+    if (n === 0 || counts.length !== n) return rebin(counts, scaleGain(cal, gain), cal, { nChannels: counts.length });
+    // The source edges first, as rebin() checks them first.
+    const from = gain === 1 ? undefined : gainEdges?.gain === gain ? gainEdges.edges : (gainEdges = { gain, edges: rebinEdgesOf(scaleGain(cal, gain), n, 'source') }).edges;
+    nominalEdges ??= rebinEdgesOf(cal, n, gain === 1 ? 'source' : 'target');
+    return rebinEdges(counts, from ?? nominalEdges, nominalEdges);
+  };
+
+  const correct = (counts: ArrayLike<number>): Float64Array => toNominal(counts, gainNow());
 
   // After `locate`, which a reference spectrum needs.
   if (opts.nChannels !== undefined) {
@@ -199,7 +214,7 @@ export function createGainStabilizer(opts: GainStabilizerOptions): GainStabilize
     T += liveTime_s;
     const out: GainUpdate = { gain: gainNow(), converged, fitted: false };
     if (uopts.exclude) return out;
-    const corrected = rebin(counts, scaleGain(cal, Math.exp(lnApplied)), cal, { nChannels: n });
+    const corrected = toNominal(counts, Math.exp(lnApplied));
     const a = acc as Float64Array;
     for (let i = 0; i < n; i++) a[i] += corrected[i];
     accLive += liveTime_s;

@@ -23,6 +23,12 @@
 //    that I-131 explains nearly as well reports both with split confidence.
 // 6. Peaks (peaks.ts) seed candidates whose main line sits on a found peak and name the peaks the final model
 //    leaves unexplained, with the library nuclides that have a line there.
+// 7. Acceptance (identify/acceptance.ts, lines.ts, norm.ts): the fit proposes, a peak test in the residual decides.
+//    A nuclide is reported only when its main lines are seen as peaks after the other components (SNM: every
+//    characteristic line); natural chains within background proportions and 511 keV alone are background; what
+//    was rejected is listed, the selection is rerun without it, and `unknown` says when something stays
+//    unexplained. The background is several separately scaled parts (lead x-rays, continuum slopes, scatter
+//    humps; optionally the soil chains apart), see docs/identification.md.
 
 import { InputError } from '../../common/errors.js';
 import { type DetectorModel, fwhm_keV } from './dose.js';
@@ -31,6 +37,9 @@ import { type NuclideCategory, getNuclide, nuclideIds } from './nuclides.js';
 import type { SoilConcentrations } from './sim/natural.js';
 import type { EnergyCalibration } from './spectrum.js';
 import { type UraniumAssessment, assessUranium } from './identify/uranium.js';
+import { identifyByPeaks, isHighResolution } from './identify/peak-id.js';
+import { chainExcess } from './identify/norm.js';
+import { NATURAL_CHAIN, NATURAL_EXCESS, UNKNOWN_LINE_Z, onlyAnnihilation, verifyLines } from './identify/acceptance.js';
 import { type FitResult, amplitudeCovariance, dataTerm, poissonNnls, scoreStatistic } from './identify/fit.js';
 import {
   type Column,
@@ -47,108 +56,14 @@ export { DEFAULT_SHIELD_VARIANTS, type ShieldVariant } from './identify/template
 export { CalibrationError } from './identify/templates.js';
 export { type UraniumAssessment, type UraniumVerdict, NATURAL_U235_ACTIVITY_RATIO } from './identify/uranium.js';
 
-export interface IdentifierOptions {
-  detector: DetectorModel;
-  /** Nuclide ids to look for (default: the whole library, nuclides.ts). */
-  nuclides?: readonly string[];
-  /** Shield variants per nuclide (default DEFAULT_SHIELD_VARIANTS). */
-  shielding?: readonly ShieldVariant[];
-  /** Soil composition of the modelled natural background (default sim/natural.ts defaults). */
-  soil?: SoilConcentrations;
-  /** Lowest channel energy fitted (default 30 keV: below, the response model lacks x-ray escape and the LLD cuts). */
-  minEnergy_keV?: number;
-  /** Highest energy fitted (default 2900 keV: the natural background model stops above Tl-208's 2614 keV). */
-  maxEnergy_keV?: number;
-  /**
-   * Deviance drop a nuclide must bring, after division by the fit's dispersion, to be reported: the likelihood-
-   * ratio statistic of "amplitude > 0". Default 30 (5.5 σ): with 21 nuclides × 10 shield variants tried on every
-   * spectrum, a 4 σ cut flagged 1.3 % of 1,200 simulated background-only spectra, 5 σ 0.25 %, 5.5 σ none.
-   */
-  threshold?: number;
-  /**
-   * A further nuclide must also bring this fraction of the strongest nuclide's deviance drop (default 0.01):
-   * template errors grow with the signal, and at 10⁵ counts a 1 % misfit of a strong peak is "significant".
-   */
-  relativeThreshold?: number;
-  /** At most this many nuclides in one spectrum (default 4). */
-  maxNuclides?: number;
-  /** Half-range of the gain factors tried (default 0.03; 0 uses the calibration as given). */
-  gainSearch?: number;
-  /** Air between source and detector assumed by the templates (default 2 m). */
-  airPath_m?: number;
-  /** Fine template grid (default 1 keV). */
-  fineWidth_keV?: number;
-}
+export type { IdentifierOptions, SpectrumInput, BackgroundSpectrum, IdentifiedNuclide, RejectedNuclide, UnexplainedPeak, Identification, IdentificationNote } from './identify/types.js';
+import type { IdentifierOptions, SpectrumInput, BackgroundSpectrum, IdentifiedNuclide, RejectedNuclide, UnexplainedPeak, Identification, IdentificationNote } from './identify/types.js';
 
-export interface SpectrumInput {
-  counts: ArrayLike<number>;
-  liveTime_s: number;
-  /** Energy calibration; required unless keVPerChannel is given. */
-  calibration?: EnergyCalibration;
-  /** Shorthand for a linear calibration from 0 keV. */
-  keVPerChannel?: number;
-}
-
-export interface BackgroundSpectrum {
-  counts: ArrayLike<number>;
-  liveTime_s: number;
-}
-
-export interface IdentifiedNuclide {
-  nuclide: string;
-  label: string;
-  category: NuclideCategory;
-  /** Probability-like score in [0, 1]: detection × share against the alternatives. */
-  confidence: number;
-  /** √(deviance drop / dispersion) of removing this nuclide from the final model. */
-  significance: number;
-  /** Net counts attributed (lines and downscatter), whole spectrum. */
-  netCounts: number;
-  netCountsSigma: number;
-  netCountRate_cps: number;
-  /**
-   * Shield variant of the template carrying most of its counts ('none', 'steel-2cm', …). A hint, not a
-   * measurement: for a nuclide with one line (Cs-137, K-40, Tc-99m) only the downscatter tells variants apart.
-   */
-  shielding: string;
-  /** Energies (keV) of the peaks found in the spectrum that this nuclide's main lines account for. */
-  peaks_keV: number[];
-  /** Other nuclides that explain the same counts almost as well, with their normalised likelihood weights. */
-  alternatives: { nuclide: string; weight: number }[];
-}
-
-export interface UnexplainedPeak {
-  energy_keV: number;
-  netCounts: number;
-  significance: number;
-  /** Library nuclides with a line within half a FWHM (not fitted: their other lines did not fit). */
-  candidates: string[];
-}
-
-export interface Identification {
-  /** Most confident first; empty when the spectrum is background only. */
-  nuclides: IdentifiedNuclide[];
-  /** Peaks the final model leaves unexplained (residual significance ≥ 5). */
-  unexplainedPeaks: UnexplainedPeak[];
-  /** Most severe category present (SNM > industrial > medical > NORM). */
-  category?: NuclideCategory;
-  /** What the officer should know beside the list (uranium: natural or enriched, enrichment measurable or not). */
-  notes?: IdentificationNote[];
-  /** Natural or enriched, when uranium (U-235 or U-238) is reported; see identify/uranium.ts. */
-  uranium?: UraniumAssessment;
-  background: { source: 'measured' | 'model'; counts: number; scale?: number };
-  /** Gain factor applied to the calibration (1 = as given). */
-  gain: number;
-  fit: { deviance: number; channels: number; dispersion: number; grossCounts: number };
-}
-
-export interface IdentificationNote {
-  code: 'uranium-enrichment-not-measurable' | 'uranium-natural-or-depleted' | 'uranium-235-not-confirmed' | 'uranium-enriched';
-  /** Nuclide ids the note is about. */
-  nuclides: string[];
-  message: string;
-}
-
+/**
+ * Significance (σ) above which a rejected SNM nuclide makes the answer "unknown" whatever replaced it: its own fit,
+ * and what it explains beyond the answer without it.
+ */
+const SNM_DOUBT_Z = 10;
 const SEVERITY: readonly NuclideCategory[] = ['SNM', 'industrial', 'medical', 'NORM'];
 
 // Detection probability: logistic in the significance, 0.5 at 4.5 σ, 0.98 at 6 σ. Reported nuclides are above the
@@ -187,7 +102,7 @@ interface Grid {
   last: number;
   searcher: PeakSearcher;
   /** Candidates and natural background rebinned at a gain. */
-  byGain: Map<number, { cands: Candidate[]; bg: Column }>;
+  byGain: Map<number, { cands: Candidate[]; bg: BgColumns }>;
 }
 
 interface ModelFit {
@@ -204,10 +119,11 @@ interface ModelFit {
 export class NuclideIdentifier {
   private readonly fine: FineTemplateSet;
   private readonly cums: { nuclide: string; variant: string; line: Float64Array; ds?: Float64Array }[];
-  private readonly bgCum: Float64Array;
+  private readonly bgCums: { id: string; cum: Float64Array; natural: boolean }[];
+  private readonly chainShare = new Map<string, number>();
   private readonly grids = new Map<string, Grid>();
   private readonly nuclideIds: readonly string[];
-  private readonly mainLines = new Map<string, { energy_keV: number }[]>();
+  private readonly mainLines = new Map<string, { energy_keV: number; share: number }[]>();
   private readonly threshold: number;
   private readonly relativeThreshold: number;
   private readonly maxNuclides: number;
@@ -242,12 +158,22 @@ export class NuclideIdentifier {
       line: cumulative(t.lines),
       ds: t.downscatter === undefined ? undefined : cumulative(t.downscatter),
     }));
-    this.bgCum = cumulative(this.fine.background);
+    // The soil chains enter the fit apart (their uncollided lines, and the soil scatter as one more part): with
+    // the model's fixed K:U:Th proportions real backgrounds came back with nuclide lists. A NORM source is then
+    // "more of one chain" and is reported by the proportion rule of identify/norm.ts.
+    const separate = options.backgroundParts === 'separate';
+    const FIT_PARTS = new Set([...(separate ? ['K40', 'U238', 'Th232', 'natural-scatter'] : ['natural']), 'lead-xray', 'continuum-60', 'continuum-200', 'continuum-800', 'hump-90', 'hump-150', 'hump-230']);
+    this.bgCums = this.fine.backgroundParts
+      .filter((b) => FIT_PARTS.has(b.id))
+      .map((b) => ({ id: b.id, cum: cumulative(b.values), natural: b.naturalShare > 0 }));
+    for (const b of this.fine.backgroundParts) if (b.id === 'K40' || b.id === 'U238' || b.id === 'Th232') this.chainShare.set(b.id, b.naturalShare);
     for (const t of this.fine.templates) this.mainLines.set(`${t.nuclide}|${t.variant}`, t.mainLines);
   }
 
   /** Identify the nuclides in a spectrum; `background` is a measured background of the same detector. */
   identify(spectrum: SpectrumInput, opts: { background?: BackgroundSpectrum } = {}): Identification {
+    // HPGe-class resolution: every line is a peak of its own, so peaks are the evidence (identify/peak-id.ts).
+    if (isHighResolution(this.options.detector)) return identifyByPeaks(spectrum, { ...this.options, ...opts });
     const counts = checkCounts(spectrum.counts, 'counts');
     if (!(spectrum.liveTime_s > 0) || !Number.isFinite(spectrum.liveTime_s)) {
       throw new InputError(`liveTime_s: expected a finite time > 0 s, got ${spectrum.liveTime_s}`);
@@ -273,6 +199,7 @@ export class NuclideIdentifier {
     for (const v of y) gross += v;
     const empty: Identification = {
       nuclides: [],
+      rejected: [],
       unexplainedPeaks: [],
       background: { source: measured ? 'measured' : 'model', counts: gross },
       gain: 1,
@@ -287,10 +214,12 @@ export class NuclideIdentifier {
       if (parts !== undefined) {
         // A gain trial needs only the model's own templates.
         const only = this.rebinParts(grid, gain, parts);
-        return new Problem(y, yTerm, measured ?? only.bg, only.cands);
+        const b = backgroundColumns(only.bg, measured);
+        return new Problem(y, yTerm, b.columns, b.ids, only.cands);
       }
       const g = this.columnsAt(grid, gain);
-      return new Problem(y, yTerm, measured ?? g.bg, g.cands);
+      const b = backgroundColumns(g.bg, measured);
+      return new Problem(y, yTerm, b.columns, b.ids, g.cands);
     };
     let gain = 1;
     let problem = problemAt(1);
@@ -313,7 +242,32 @@ export class NuclideIdentifier {
         model = this.select(problem, seeds);
       }
     }
-    return this.report(problem, model, grid, counts, peaks, spectrum.liveTime_s, gain, measured !== undefined);
+    const firstPass = this.report(problem, model, grid, counts, peaks, spectrum.liveTime_s, gain, measured !== undefined);
+    // A nuclide whose lines were not seen may have taken the place of the right one in the forward selection (a
+    // reactor-plutonium template explains an Am-241 source's 59.5 keV better than Am-241 alone): select once more
+    // without the rejected ones, and keep the first answer's rejections for the record.
+    const out = new Set((firstPass.rejected ?? []).filter((r) => r.kind !== 'natural-background').map((r) => r.nuclide));
+    if (out.size === 0) return firstPass;
+    const again = new Problem(problem.y, yTerm, problem.bg, problem.bgIds, problem.cands.filter((c) => !out.has(c.nuclide)));
+    const second = this.report(again, this.select(again, seeds), grid, counts, peaks, spectrum.liveTime_s, gain, measured !== undefined);
+    const seen = new Set((second.rejected ?? []).map((r) => r.nuclide));
+    // An SNM template that fitted strongly but whose lines were not all seen is not cleared by what replaced it
+    // (real Pu-239 at 5,000 counts in a NaI shows 129.3 keV at ~2 σ, and Co-57 then takes its place): unknown.
+    // Not when its lines contradict it: an Am-241 source always fits a reactor-plutonium template strongly.
+    // And only as far as the SNM template explains more than what replaced it: a reactor-plutonium template fits an
+    // Am-241 source at 200 σ through its americium, but what only plutonium explains is the difference of the fits.
+    const beyond = Math.sqrt(Math.max(0, (second.fit.deviance - firstPass.fit.deviance) / Math.max(1, firstPass.fit.dispersion)));
+    const doubtful =
+      beyond >= SNM_DOUBT_Z ? (firstPass.rejected ?? []).filter((r) => r.kind === 'snm-not-confirmed' && r.significance >= SNM_DOUBT_Z && r.contradicted !== true) : [];
+    const reasons = [
+      ...(second.unknown ? [second.unknown.reason] : []),
+      ...doubtful.map((r) => `${getNuclide(r.nuclide).label} explains the spectrum better than any answer without it (by ${beyond.toFixed(1)} σ) but ${r.reason}: possible SNM, measure with a high-resolution detector`),
+    ];
+    return {
+      ...second,
+      ...(reasons.length > 0 ? { unknown: { reason: reasons.join('; ') } } : {}),
+      rejected: [...(second.rejected ?? []), ...(firstPass.rejected ?? []).filter((r) => !seen.has(r.nuclide))],
+    };
   }
 
   // ------------------------------------------------------------------------------------------------
@@ -351,7 +305,7 @@ export class NuclideIdentifier {
     return g;
   }
 
-  private columnsAt(grid: Grid, gain: number): { cands: Candidate[]; bg: Column } {
+  private columnsAt(grid: Grid, gain: number): { cands: Candidate[]; bg: BgColumns } {
     const key = Math.round(gain * 1e5);
     const hit = grid.byGain.get(key);
     if (hit !== undefined) return hit;
@@ -362,14 +316,19 @@ export class NuclideIdentifier {
       line: makeColumn(rebin(c.line, w, grid.edges, grid.first, grid.last, gain)),
       ds: c.ds === undefined ? undefined : makeColumn(rebin(c.ds, w, grid.edges, grid.first, grid.last, gain)),
     }));
-    const bg = makeColumn(rebin(this.bgCum, w, grid.edges, grid.first, grid.last, gain));
+    const bg = this.bgAt(grid, gain);
     const out = { cands, bg };
     if (grid.byGain.size >= GAIN_CACHE) grid.byGain.delete(grid.byGain.keys().next().value as number);
     grid.byGain.set(key, out);
     return out;
   }
 
-  private rebinParts(grid: Grid, gain: number, parts: Candidate[]): { cands: Candidate[]; bg: Column } {
+  private bgAt(grid: Grid, gain: number): BgColumns {
+    const w = this.fine.fineWidth_keV;
+    return this.bgCums.map((b) => ({ id: b.id, natural: b.natural, column: makeColumn(rebin(b.cum, w, grid.edges, grid.first, grid.last, gain)) }));
+  }
+
+  private rebinParts(grid: Grid, gain: number, parts: Candidate[]): { cands: Candidate[]; bg: BgColumns } {
     const w = this.fine.fineWidth_keV;
     const cands: Candidate[] = [];
     for (const c of this.cums) {
@@ -381,7 +340,7 @@ export class NuclideIdentifier {
         ds: c.ds === undefined ? undefined : makeColumn(rebin(c.ds, w, grid.edges, grid.first, grid.last, gain)),
       });
     }
-    return { cands, bg: makeColumn(rebin(this.bgCum, w, grid.edges, grid.first, grid.last, gain)) };
+    return { cands, bg: this.bgAt(grid, gain) };
   }
 
   /** Nuclides whose strongest line sits on a peak of the raw spectrum. */
@@ -604,7 +563,15 @@ export class NuclideIdentifier {
     const cov = amplitudeCovariance(model.columns, model.fit.mu, model.fit.x);
     const k = model.columns.length;
     const nuclides: IdentifiedNuclide[] = [];
+    const rejected: RejectedNuclide[] = [];
     const present = new Set(model.parts.map((q) => q.nuclide));
+    const det = this.options.detector;
+    const fitEdges = new Float64Array(nFit + 1);
+    for (let i = 0; i <= nFit; i++) fitEdges[i] = gain * grid.edges[grid.first + i];
+    const fwhm = (E: number): number => fwhm_keV(det, E);
+    const bgComponents: Record<string, number> = {};
+    for (let j = 0; j < p.bg.length; j++) bgComponents[p.bgIds[j]] = round(model.fit.x[j] * sumOf(model.columns[j].values), 1);
+    const unknownReasons: string[] = [];
     for (const nuclide of present) {
       const group = model.parts.filter((c) => c.nuclide === nuclide);
       const others = model.parts.filter((c) => c.nuclide !== nuclide);
@@ -657,6 +624,40 @@ export class NuclideIdentifier {
         if (lines.some((l) => Math.abs(l.energy_keV - e) <= 0.5 * fwhm_keV(this.options.detector, l.energy_keV))) peaks_keV.push(round(e, 1));
       }
       const nd = getNuclide(nuclide);
+      const verdict = verifyLines({
+        y: p.y,
+        muWithout: without.fit.mu,
+        mu: model.fit.mu,
+        edges: fitEdges,
+        fwhm,
+        dispersion,
+        nuclide: nd.name,
+        mainLines: this.mainLines.get(`${main.nuclide}|${main.variant}`) ?? [],
+      });
+      if (!verdict.accepted) {
+        const snm = nd.category === 'SNM';
+        rejected.push({ nuclide: nd.name, significance: round(z, 2), netCounts: round(net, 1), kind: snm ? 'snm-not-confirmed' : 'lines-not-seen', reason: verdict.reason ?? '', ...(verdict.contradicted ? { contradicted: true } : {}) });
+        if (verdict.maxSeenZ >= UNKNOWN_LINE_Z) unknownReasons.push(`${nd.label} fits (${z.toFixed(1)} σ) but ${verdict.reason}`);
+        continue;
+      }
+      let bgTotal = 0;
+      for (const v of Object.values(bgComponents)) bgTotal += v;
+      if (onlyAnnihilation(verdict.checks, bgTotal)) {
+        rejected.push({ nuclide: nd.name, significance: round(z, 2), netCounts: round(net, 1), kind: 'natural-background', reason: 'only a 511 keV peak of the size annihilation radiation gives in a background' });
+        continue;
+      }
+      const chain = NATURAL_CHAIN[nd.name];
+      const chainCounts = bgComponents[chain ?? ''] ?? (bgComponents.natural ?? 0) * (this.chainShare.get(chain ?? '') ?? 0);
+      if (chain !== undefined && !measured && net <= NATURAL_EXCESS * chainCounts) {
+        rejected.push({
+          nuclide: nd.name,
+          significance: round(z, 2),
+          netCounts: round(net, 1),
+          kind: 'natural-background',
+          reason: `${Math.round(net)} counts, within the ${chain} chain of the background (${Math.round(chainCounts)} counts): natural proportions`,
+        });
+        continue;
+      }
       nuclides.push({
         nuclide: nd.name,
         label: nd.label,
@@ -671,22 +672,62 @@ export class NuclideIdentifier {
         alternatives: weights
           .filter((a) => a.w / sumW >= 0.01)
           .map((a) => ({ nuclide: a.nuclide, weight: round(a.w / sumW, 3) })),
+        share: 0,
       });
     }
     nuclides.sort((a, b) => b.confidence - a.confidence || b.significance - a.significance);
+    const netTotal = nuclides.reduce((t, n) => t + Math.max(0, n.netCounts), 0);
+    for (const n of nuclides) n.share = netTotal > 0 ? round(Math.max(0, n.netCounts) / netTotal, 4) : 0;
     const { uranium, notes } = this.uraniumCheck(p, model, grid, gain, dispersion, nuclides);
+    for (const r of rejected) {
+      if (r.kind === 'snm-not-confirmed') notes.push({ code: 'snm-not-confirmed', nuclides: [r.nuclide], message: `${getNuclide(r.nuclide).label} not reported: ${r.reason}` });
+    }
+    if (!measured) {
+      const chains = p.bgIds.flatMap((id, j) => {
+        const share = this.chainShare.get(id);
+        if (share === undefined) return [];
+        const colSum = sumOf(model.columns[j].values);
+        return [{ id, share, counts: model.fit.x[j] * colSum, sigma: Math.sqrt(Math.max(0, cov[j * k + j]) * dispersion) * colSum }];
+      });
+      for (const e of chainExcess(chains)) {
+        if (nuclides.some((n) => n.nuclide === e.nuclide)) continue;
+        const nd = getNuclide(e.nuclide);
+        const detect = 1 / (1 + Math.exp(-(e.significance - DETECTION_Z0) * DETECTION_SLOPE));
+        nuclides.push({
+          nuclide: nd.name,
+          label: nd.label,
+          category: nd.category,
+          confidence: round(detect, 4),
+          significance: round(e.significance, 2),
+          netCounts: round(e.netCounts, 1),
+          netCountsSigma: round(e.sigma, 1),
+          netCountRate_cps: round(e.netCounts / liveTime_s, 3),
+          shielding: 'none',
+          peaks_keV: [],
+          alternatives: [],
+          share: 0,
+        });
+      }
+      const netAll = nuclides.reduce((t, n) => t + Math.max(0, n.netCounts), 0);
+      for (const n of nuclides) n.share = netAll > 0 ? round(Math.max(0, n.netCounts) / netAll, 4) : 0;
+    }
+    const unexplainedPeaks = this.unexplained(grid, counts, peaks, model, dispersion);
+    if (unexplainedPeaks.length > 0) unknownReasons.push(`peaks at ${unexplainedPeaks.map((u) => `${Math.round(u.energy_keV)} keV`).join(', ')} not explained by the library`);
     const category = SEVERITY.find((s) => nuclides.some((n) => n.category === s));
     const bgIdx = 0;
-    const bgCounts = model.fit.x[bgIdx] * sumOf(model.columns[bgIdx].values);
+    let bgCounts = 0;
+    for (let j = 0; j < p.bg.length; j++) bgCounts += model.fit.x[j] * sumOf(model.columns[j].values);
     return {
       nuclides,
-      unexplainedPeaks: this.unexplained(grid, counts, peaks, model, dispersion),
+      ...(unknownReasons.length > 0 ? { unknown: { reason: unknownReasons.join('; ') } } : {}),
+      rejected,
+      unexplainedPeaks,
       ...(category === undefined ? {} : { category }),
       ...(notes.length > 0 ? { notes } : {}),
       ...(uranium === undefined ? {} : { uranium }),
       background: measured
-        ? { source: 'measured', counts: round(bgCounts, 1), scale: round(model.fit.x[bgIdx], 4) }
-        : { source: 'model', counts: round(bgCounts, 1) },
+        ? { source: 'measured', counts: round(bgCounts, 1), scale: round(model.fit.x[bgIdx], 4), components: bgComponents }
+        : { source: 'model', counts: round(bgCounts, 1), components: bgComponents },
       gain: round(gain, 5),
       fit: { deviance: round(model.fit.deviance, 2), channels: nFit, dispersion: round(dispersion, 3), grossCounts: sumOf(p.y) },
     };
@@ -768,19 +809,35 @@ export class NuclideIdentifier {
   }
 }
 
+type BgColumns = { id: string; natural: boolean; column: Column }[];
+
+/** The background columns of a fit: the natural chains (or the measured background instead) and the extra shapes. */
+function backgroundColumns(parts: BgColumns, measured: Column | undefined): { columns: Column[]; ids: string[] } {
+  const columns: Column[] = measured === undefined ? [] : [measured];
+  const ids: string[] = measured === undefined ? [] : ['measured'];
+  for (const p of parts) {
+    if (measured !== undefined && p.natural) continue;
+    columns.push(p.column);
+    ids.push(p.id);
+  }
+  return { columns, ids };
+}
+
 /** A fit problem at one gain: data over the fit channels, background column and candidate columns. */
 class Problem {
   constructor(
     readonly y: Float64Array,
     /** dataTerm(y), shared by the problems of one spectrum. */
     private readonly dataTerm: number,
-    readonly bg: Column,
+    /** Background columns, each with its own amplitude: the first `nBackground` columns of every fit. */
+    readonly bg: readonly Column[],
+    readonly bgIds: readonly string[],
     readonly cands: Candidate[],
   ) {}
 
   /** Fit background + the given candidates (lines and downscatter), warm-started from a related fit. */
   fit(parts: Candidate[], warm?: ModelFit): ModelFit {
-    const columns: Column[] = [this.bg];
+    const columns: Column[] = [...this.bg];
     for (const c of parts) {
       columns.push(c.line);
       if (c.ds !== undefined) columns.push(c.ds);
@@ -871,6 +928,7 @@ function calibrationOf(s: SpectrumInput): EnergyCalibration {
 
 /** One-shot convenience: builds the templates every call, so keep a NuclideIdentifier for repeated use. */
 export function identifyNuclides(spectrum: SpectrumInput, opts: IdentifierOptions & { background?: BackgroundSpectrum }): Identification {
+  if (isHighResolution(opts.detector)) return identifyByPeaks(spectrum, opts); // no templates to build for HPGe
   const { background, ...rest } = opts;
   return new NuclideIdentifier(rest).identify(spectrum, background === undefined ? {} : { background });
 }

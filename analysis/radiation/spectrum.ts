@@ -60,7 +60,7 @@ export interface DetectorInfo {
 export interface RadFile {
   /** Where it came from (path), for error messages. */
   source: string;
-  format: 'N42-2006' | 'N42-2012' | 'SPE' | 'CSV';
+  format: 'N42-2006' | 'N42-2012' | 'SPE' | 'CSV' | 'RadiaCode-XML';
   instrument?: { manufacturer?: string; model?: string; id?: string };
   detectors: DetectorInfo[];
   measurements: Measurement[];

@@ -7,6 +7,9 @@ import { InputError } from '../../common/errors.js';
 import { FormatError, parseRadText, writeN42, type AnyRadFile, type CsvOptions, type ParseOptions } from '../../analysis/radiation/formats/index.js';
 import type { SimDetector } from '../../analysis/radiation/sim/scene.js';
 import type { DetectorInfo, Measurement, RadFile } from '../../analysis/radiation/spectrum.js';
+import { calibrateFromPeaks } from '../../analysis/radiation/calibrate/from-peaks.js';
+import { chooseDetector } from '../../analysis/radiation/detector-choice.js';
+import { DETECTORS } from '../../analysis/radiation/dose.js';
 
 /**
  * Largest radiation file read (16 MiB). Real N42, SPE and CSV files are kB to a few MB (a long DNDO portal file of
@@ -61,6 +64,12 @@ export async function readFileBounded(path: string, limit: number): Promise<Buff
 export interface ReadRadFileOptions extends ParseOptions, CsvOptions {
   /** Refuse a file larger than this many bytes (default MAX_RAD_FILE_BYTES, 16 MiB). */
   maxBytes?: number;
+  /**
+   * Give spectra that have no usable energy calibration one found from their own peaks (calibrate/from-peaks.ts),
+   * with a warning saying which peaks were taken for which lines (default false: reading alone never invents a
+   * calibration; `rad identify` asks for it). Off, such spectra stay without one and the caller must supply it.
+   */
+  calibrateFromPeaks?: boolean;
 }
 
 /**
@@ -69,7 +78,7 @@ export interface ReadRadFileOptions extends ParseOptions, CsvOptions {
  * `maxBytes` with a FileTooLargeError naming its size and the limit.
  */
 export async function readRadFile(path: string, options: ReadRadFileOptions = {}): Promise<AnyRadFile> {
-  const { maxBytes = MAX_RAD_FILE_BYTES, ...parseOptions } = options;
+  const { maxBytes = MAX_RAD_FILE_BYTES, calibrateFromPeaks: fromPeaks = false, ...parseOptions } = options;
   const bytes = await readFileBounded(path, maxBytes);
   const nul = bytes.subarray(0, 4096).indexOf(0);
   if (nul >= 0) {
@@ -86,7 +95,41 @@ export async function readRadFile(path: string, options: ReadRadFileOptions = {}
   } catch {
     text = new TextDecoder('latin1').decode(bytes);
   }
-  return parseRadText(text, path, parseOptions);
+  const file = parseRadText(text, path, parseOptions);
+  if (fromPeaks) calibrateUncalibrated(file);
+  return file;
+}
+
+/**
+ * Fills in a calibration from the peaks for every detector whose spectra have none: found once per detector on the
+ * sum of its uncalibrated spectra (a portal file of many short samples has too few counts in each), with the
+ * resolution of the detector the file names. What was done is added to `warnings`, so `rad identify` prints it and
+ * nobody takes a derived calibration for the instrument's own; a spectrum nothing can be matched in stays without.
+ */
+function calibrateUncalibrated(file: AnyRadFile): void {
+  const byDetector = new Map<string, Float64Array[]>();
+  for (const m of file.measurements) {
+    for (const sp of m.spectra) {
+      if (sp.calibration !== undefined) continue;
+      const list = byDetector.get(sp.detector) ?? [];
+      list.push(sp.counts);
+      byDetector.set(sp.detector, list);
+    }
+  }
+  for (const [detector, spectra] of byDetector) {
+    const n = spectra[0]!.length;
+    if (spectra.some((c) => c.length !== n)) continue;
+    const sum = new Float64Array(n);
+    for (const c of spectra) for (let i = 0; i < n; i++) sum[i]! += c[i]!;
+    const model = DETECTORS[chooseDetector(file, { detectorId: detector }).model];
+    const found = calibrateFromPeaks(sum, { fwhmAt662: model?.fwhmAt662 ?? 0.08 });
+    if (found === undefined) {
+      file.warnings.push(new FormatError({ file: file.source, element: `detector "${detector}"`, field: 'calibration', expected: 'no usable energy calibration, and too few known lines among its peaks to find one; give --kev-per-channel' }));
+      continue;
+    }
+    for (const m of file.measurements) for (const sp of m.spectra) if (sp.detector === detector && sp.calibration === undefined) sp.calibration = found.calibration;
+    file.warnings.push(new FormatError({ file: file.source, element: `detector "${detector}"`, field: 'calibration', expected: `no usable energy calibration in the file; ${found.reason}` }));
+  }
 }
 
 export interface WriteN42Options {

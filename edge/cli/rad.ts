@@ -12,8 +12,11 @@ import { CHAIN_DEFAULTS } from '../../analysis/radiation/chain.js';
 import { replayMeasurements } from '../../analysis/radiation/chain-replay.js';
 import { InputError } from '../../common/errors.js';
 import { registerLocalizeCommand } from './rad-localize.js';
-import { resolveDetector, UnknownDetectorError } from '../../devices/radiation/detector-response.js';
+import { drfNames, resolveDetector, UnknownDetectorError } from '../../devices/radiation/detector-response.js';
 import { DrfError } from '../../analysis/radiation/drf.js';
+
+/** What --detector takes (the same as a radiation pipeline's detectors[].model option). */
+const DETECTOR_CHOICES = `a model (${Object.keys(DETECTORS).join(', ')}), a GADRAS-style description's folder, or its name on the search path (CUSTOMS_DRF_PATH, e.g. NaI_3x3)`;
 
 /** The detector named on the command line: a model name, a description folder or a description's name; an unknown one lists the valid names. */
 function detectorModel(name: string) {
@@ -44,8 +47,8 @@ function positiveNumber(flag: string) {
  * Reads a radiation file for dose, identify and alarm: its warnings (live time over real time, an unusable
  * calibration) go to stderr, so an answer from doubtful data does not look like one from good data.
  */
-async function readWarned(file: string): ReturnType<typeof readRadFile> {
-  const rf = await readRadFile(file);
+async function readWarned(file: string, options: { calibrateFromPeaks?: boolean } = {}): ReturnType<typeof readRadFile> {
+  const rf = await readRadFile(file, options);
   for (const w of rf.warnings) process.stderr.write(`warning: ${w.message}\n`);
   return rf;
 }
@@ -85,7 +88,7 @@ export function registerRadCommands(program: Command): void {
     .command('dose')
     .description('ambient dose equivalent rate H*(10) from each spectrum (G(E) method, ICRP 74 coefficients)')
     .argument('<file>', 'spectrum file (N42 2006/2012, SPE, CSV)')
-    .option('--detector <model>', `detector model the G(E) function is built for: ${Object.keys(DETECTORS).join(', ')}`, 'NaI-2x2')
+    .option('--detector <model>', `detector response the G(E) function is built for: ${DETECTOR_CHOICES}`, 'NaI-2x2')
     .option('--kev-per-channel <keV>', 'linear calibration to use instead of the file\'s own', positiveNumber('--kev-per-channel'))
     .option('--json', 'print JSON: { measurements: [ { index, id, time, doseRate_uSv_h, detectors: [...] } ] }')
     .action(async (file: string, opts: { detector: string; kevPerChannel?: number; json?: boolean }) => {
@@ -112,17 +115,18 @@ export function registerRadCommands(program: Command): void {
     .command('identify')
     .description('identify the nuclides in a spectrum (template fit against the detector response), most confident first')
     .argument('<file>', 'spectrum file; with several measurements, the Foreground spectra are summed per detector')
-    .option('--detector <model>', `detector model of the templates: ${Object.keys(DETECTORS).join(', ')}; default: the detector the file names (kind code, description, instrument), else NaI-2x2`)
+    .option('--detector <model>', `detector response of the templates: ${DETECTOR_CHOICES}; default: the detector the file names (kind code, description, instrument), else NaI-2x2`)
     .option('--background <file>', 'measured background spectrum (same detector); otherwise the file\'s Background measurement, else a natural-background model')
     .option('--kev-per-channel <keV>', 'linear calibration to use instead of the file\'s own', positiveNumber('--kev-per-channel'))
     .option('--json', 'print JSON: { nuclides: [ { nuclide, confidence, category, ... } ] } (empty for background only)')
     .action(async (file: string, opts: { detector?: string; background?: string; kevPerChannel?: number; json?: boolean }) => {
-      const rf = await readWarned(file);
+      // A file without a usable calibration gets one from its peaks (said on stderr) unless --kev-per-channel is given.
+      const rf = await readWarned(file, { calibrateFromPeaks: opts.kevPerChannel === undefined });
       const foreground = rf.measurements.filter((m) => m.class !== 'Background');
       // The response the spectra were recorded through: the one the file names unless --detector overrides it.
       const choice: DetectorChoice = opts.detector
         ? { model: opts.detector, reason: '--detector on the command line', fromFile: false }
-        : chooseDetector(rf, { ...(foreground[0]?.spectra[0] ? { detectorId: foreground[0].spectra[0].detector } : {}) });
+        : chooseDetector(rf, { responses: drfNames(), ...(foreground[0]?.spectra[0] ? { detectorId: foreground[0].spectra[0].detector } : {}) });
       const det = detectorModel(choice.model);
       const fg = sumSpectra(file, foreground, opts.kevPerChannel)!;
       let bg = sumSpectra(file, rf.measurements.filter((m) => m.class === 'Background'), opts.kevPerChannel, true);
@@ -162,7 +166,7 @@ export function registerRadCommands(program: Command): void {
     .option('--background <file>', 'background measurements to start the background estimate from (the file\'s own Background measurements are used too)')
     .option('--far <per-hour>', 'false alarm rate, alarms per hour of measurement time (the pipeline option falseAlarmRate_per_h)', positiveNumber('--far'), CHAIN_DEFAULTS.falseAlarmRate_per_h)
     .option('--interval <s>', 'alarm-test interval, s (the pipeline option interval_s)', positiveNumber('--interval'), CHAIN_DEFAULTS.interval_s)
-    .option('--detector <model>', `detector model of every detector in the file: ${Object.keys(DETECTORS).join(', ')}`, 'NaI-2x4x16')
+    .option('--detector <model>', `detector response of every detector in the file: ${DETECTOR_CHOICES}`, 'NaI-2x4x16')
     .option('--no-identify', 'do not identify nuclides when an alarm is reported')
     .option('--kev-per-channel <keV>', 'linear calibration for spectra without one', positiveNumber('--kev-per-channel'))
     .option('--json', 'print JSON: { measurements: [ { index, time, alarm, statistic, threshold, test } ], alarms: [ the node\'s alarm summaries ] }')

@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseDeviceOptions, stringEnum } from '../../contract/options.js';
 import { DETECTOR_ID_PATTERN } from '../../protocol/index.js';
-import { DETECTORS } from '../../analysis/radiation/dose.js';
+import { DETECTORS, type DetectorModel } from '../../analysis/radiation/dose.js';
+import { DrfError } from '../../analysis/radiation/drf.js';
+import { ConfigError } from '../../common/errors.js';
+import { resolveDetector, UnknownDetectorError } from '../../devices/radiation/detector-response.js';
 import { writeN42 } from '../../analysis/radiation/formats/index.js';
 import { NuclideClassifier, type Classification } from '../inference/nuclide-classifier.js';
 import type { EnergyCalibration, Measurement } from '../../analysis/radiation/spectrum.js';
@@ -23,7 +26,10 @@ export const RadiationOptionsSchema = Type.Object(
       Type.Object(
         {
           id: Type.String({ pattern: DETECTOR_ID_PATTERN, description: 'detector id as the spectrometer driver names it (letters, digits, _ . : -, at most 32; it becomes an InfluxDB tag)' }),
-          model: Type.String({ minLength: 1, description: `detector model: ${Object.keys(DETECTORS).join(', ')}` }),
+          model: Type.String({
+            minLength: 1,
+            description: `detector response: a model (${Object.keys(DETECTORS).join(', ')}), a GADRAS-style description's name on the search path (CUSTOMS_DRF_PATH, e.g. NaI_3x3), or its folder (Detector.dat + Efficiency.csv); see docs/detector-responses.md`,
+          }),
         },
         { additionalProperties: false },
       ),
@@ -56,6 +62,8 @@ export class RadiationPipeline implements Component {
   private ctx: ComponentContext | undefined;
   private chain: RadiationChain;
   private readonly chainOpts: ChainOptions;
+  /** Each detector's response, resolved once from its `model` option. */
+  private readonly models: ReadonlyMap<string, DetectorModel>;
   private classifier: NuclideClassifier | undefined;
   private lastWarned = new Map<string, number>();
   private listeners: { [K in keyof Readings]?: (...a: Readings[K]) => void } = {};
@@ -68,11 +76,8 @@ export class RadiationPipeline implements Component {
   constructor(spec: ComponentSpec) {
     this.name = spec.name;
     this.opts = parseDeviceOptions(RadiationOptionsSchema, spec, 'pipelines');
-    const detectors = this.opts.detectors.map((d) => {
-      const model = DETECTORS[d.model];
-      if (!model) throw new Error(`pipelines/${spec.name}/options/detectors: unknown model "${d.model}", expected one of ${Object.keys(DETECTORS).join(', ')}`);
-      return { id: d.id, model };
-    });
+    const detectors = this.opts.detectors.map((d, i) => ({ id: d.id, model: detectorOption(spec, i, d.model) }));
+    this.models = new Map(detectors.map((d) => [d.id, d.model]));
     this.chainOpts = {
       detectors,
       interval_s: this.opts.interval_s,
@@ -94,6 +99,8 @@ export class RadiationPipeline implements Component {
     const calibration = this.chain.calibrationVersions();
     const models: Record<string, string> = {};
     if (this.opts.identifyMethod !== 'classifier') models['nuclide-id'] = 'template-fit-1';
+    // Which response each detector's templates, dose factors and alarms are computed through (a description by name).
+    for (const [id, m] of this.models) models[`detector-response:${id}`] = (m.drf ? `drf:${m.name}` : m.name).slice(0, 128);
     if (this.classifier) models['nuclide-classifier'] = `${this.classifier.card.name}-${this.classifier.card.version}`;
     return { ...(Object.keys(calibration).length ? { calibration } : {}), models };
   }
@@ -262,7 +269,7 @@ export class RadiationPipeline implements Component {
       const xml = writeN42({
         source: `${this.name}:${a.body.alarmId}`,
         format: 'N42-2012',
-        detectors: this.opts.detectors.map((d) => ({ id: d.id, kind: DETECTORS[d.model]!.crystal, description: DETECTORS[d.model]!.name })),
+        detectors: [...this.models].map(([id, m]) => ({ id, kind: m.drf?.material ?? m.crystal, description: m.name })),
         measurements,
         alarms: [
           {
@@ -287,6 +294,22 @@ export class RadiationPipeline implements Component {
     const ctx = this.ctx;
     if (!ctx) return;
     this.emits = this.emits.then(async () => ctx.emit(kind, (await body()) as never)).catch((e: unknown) => ctx.fail(e as Error));
+  }
+}
+
+/**
+ * A detector's `model` option as a response (resolveDetector: a model name, a description folder, or a description's
+ * name on the search path). Resolved while options are checked, so a bad value fails the node at start-up as an
+ * option error naming the field, with the valid names.
+ */
+function detectorOption(spec: ComponentSpec, index: number, value: string): DetectorModel {
+  try {
+    return resolveDetector(value);
+  } catch (e) {
+    if (e instanceof UnknownDetectorError || e instanceof DrfError) {
+      throw new ConfigError(`component "${spec.name}" (${spec.type})`, [`pipelines/${spec.name}/options/detectors/${index}/model: ${e.message}`]);
+    }
+    throw e;
   }
 }
 

@@ -28,7 +28,11 @@ const classifier = await NuclideClassifier.load();
 t.teardown(() => classifier.close());
 
 t.test('the card matches the library and the model loads with its threshold', async (t) => {
-  t.same(classifier.card.classes, [...nuclideIds()], 'one output per library nuclide, in nuclides.ts order');
+  // The model was trained on the library as it stood (21 nuclides); the library has grown since, and the template
+  // fit beside it covers the rest. Its classes must still be library nuclides, in the library's order.
+  const ids = nuclideIds();
+  t.same(classifier.card.classes, ids.slice(0, classifier.card.classes.length), 'one output per trained library nuclide, in nuclides.ts order');
+  t.ok(classifier.card.classes.length >= 21, `${classifier.card.classes.length} classes`);
   t.ok(classifier.threshold > 0 && classifier.threshold < 1, `threshold ${classifier.threshold}`);
   t.equal(classifier.card.input.shape[1], classifier.card.preprocessing.bins + 1);
 });
@@ -50,7 +54,7 @@ t.test('preprocessing and model outputs match train.py on its fixture spectra', 
 });
 
 t.test('accuracy on freshly simulated spectra (seed apart from training and eval)', async (t) => {
-  const set = evaluationSet({ seed: 4242, trials: 2, backgroundSpectra: 100 });
+  const set = evaluationSet({ seed: 4242, trials: 2, backgroundSpectra: 100, nuclides: classifier.card.classes });
   const input = (s: { counts: Float64Array }) => ({ counts: s.counts, keVPerChannel: GRID.keVPerChannel });
   const src = await classifier.classifyBatch(set.sources.map(input));
   const bg = await classifier.classifyBatch(set.background.map(input));

@@ -253,7 +253,7 @@ t.test('point source: bad input gives a clear error', async (t) => {
     () => pointSourceDoseRate_uSv_h({ ...cs100uCi, shielding: [{ material: 'lead', thickness_cm: -1 }] }),
     /shielding\[0\]\.thickness_cm/,
   );
-  t.throws(() => pointSourceDoseRate_uSv_h({ ...cs100uCi, nuclide: 'Cs134' }), UnknownNuclideError);
+  t.throws(() => pointSourceDoseRate_uSv_h({ ...cs100uCi, nuclide: 'Cs138' }), UnknownNuclideError);
   t.equal(pointSourceDoseRate_uSv_h({ ...cs100uCi, activity_Bq: 0 }), 0);
 });
 

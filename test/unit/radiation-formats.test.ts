@@ -249,7 +249,7 @@ t.test('format is sniffed from the content, not the extension', async (t) => {
   t.match(eb.message, /spectrum\.n42: byte 2: expected a text file \(N42 XML, IAEA SPE or CSV\), found binary data/);
 
   const eu = formatError(() => parseRadText('<html><body/></html>', 'page.n42'));
-  t.match(eu.message, /page\.n42: <html>: expected an N42 file with root <RadInstrumentData> \(2012\) or <N42InstrumentData> \(2006\), got <html>/);
+  t.match(eu.message, /page\.n42: <html>: expected an N42 file with root <RadInstrumentData> \(2012\) or <N42InstrumentData> \(2006\), or a RadiaCode export <ResultDataFile>, got <html>/);
   const en = formatError(() => parseRadText('hello world\nnothing here\n', 'notes.txt'));
   t.match(en.message, /notes\.txt: line 1: expected an N42 XML document, an IAEA SPE file/);
 });
@@ -582,4 +582,73 @@ t.test('N42-2006 without the DNDO wrapping: shared calibration by ID, MeV units,
   t.equal(c.class, 'NotSpecified');
   t.equal(c.spectra[0].liveTime_s, 0.45);
   t.same(f.warnings, []);
+});
+
+// A RadiaCode XML export as the RadiaCode-10x/110 apps write it (layout of ckuethe/radiacode-tools tests/data, MIT),
+// cut to 8 channels: foreground and background spectra, a quadratic calibration, CDATA names.
+const radiaCodeXml = (o: { coefficients?: string; points?: string; background?: boolean } = {}): string => `<?xml version="1.0"?>
+<ResultDataFile xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <FormatVersion>120920</FormatVersion>
+  <ResultDataList>
+    <ResultData>
+      <DeviceConfigReference><Name><![CDATA[RadiaCode-110]]></Name></DeviceConfigReference>
+      <SampleInfo><Name><![CDATA[Th-232 mantle]]></Name><Note><![CDATA[]]></Note></SampleInfo>
+      <BackgroundSpectrumFile>BG 35hr</BackgroundSpectrumFile>
+      <StartTime>2023-10-17T22:30:56</StartTime>
+      <EndTime>2023-10-19T22:30:56</EndTime>
+      <EnergySpectrum>
+        <NumberOfChannels>8</NumberOfChannels>
+        <SpectrumName><![CDATA[Th-232 mantle]]></SpectrumName>
+        <SerialNumber>RC-110-000115</SerialNumber>
+        <EnergyCalibration><PolynomialOrder>2</PolynomialOrder><Coefficients>${o.coefficients ?? '<Coefficient>-11.3706</Coefficient><Coefficient>2.46757</Coefficient><Coefficient>3.9769E-4</Coefficient>'}</Coefficients></EnergyCalibration>
+        <MeasurementTime>172800</MeasurementTime>
+        <Spectrum>${o.points ?? '<DataPoint>859</DataPoint><DataPoint>5770</DataPoint><DataPoint>2875</DataPoint><DataPoint>1340</DataPoint><DataPoint>2417</DataPoint><DataPoint>3179</DataPoint><DataPoint>4447</DataPoint><DataPoint>0</DataPoint>'}</Spectrum>
+      </EnergySpectrum>${o.background === false ? '' : `
+      <BackgroundEnergySpectrum>
+        <NumberOfChannels>8</NumberOfChannels>
+        <SpectrumName><![CDATA[BG 35hr]]></SpectrumName>
+        <EnergyCalibration><PolynomialOrder>1</PolynomialOrder><Coefficients><Coefficient>-11</Coefficient><Coefficient>2.5</Coefficient></Coefficients></EnergyCalibration>
+        <MeasurementTime>127800</MeasurementTime>
+        <Spectrum><DataPoint>1</DataPoint><DataPoint>2</DataPoint><DataPoint>3</DataPoint><DataPoint>4</DataPoint><DataPoint>5</DataPoint><DataPoint>6</DataPoint><DataPoint>7</DataPoint><DataPoint>8</DataPoint></Spectrum>
+      </BackgroundEnergySpectrum>`}
+    </ResultData>
+  </ResultDataList>
+</ResultDataFile>
+`;
+
+t.test('RadiaCode XML export: spectrum, background, calibration, instrument', async (t) => {
+  t.equal(detectFormat(radiaCodeXml()), 'RadiaCode-XML');
+  const path = join(dir, 'th232.xml');
+  writeFileSync(path, radiaCodeXml());
+  const f = await readRadFile(path);
+  t.equal(f.format, 'RadiaCode-XML');
+  t.same(f.instrument, { manufacturer: 'RadiaCode', model: 'RadiaCode-110', id: 'RC-110-000115' });
+  t.equal((f as { title?: string }).title, 'Th-232 mantle');
+  t.same(f.measurements.map((m) => [m.id, m.class, m.realTime_s]), [['Th-232 mantle', 'Foreground', 172800], ['BG 35hr', 'Background', 127800]]);
+  const [fg, bg] = f.measurements;
+  t.equal(fg!.startTime, '2023-10-17T22:30:56');
+  t.equal(bg!.startTime, undefined, 'the background was not recorded at the foreground start');
+  t.same(Array.from(fg!.spectra[0]!.counts), [859, 5770, 2875, 1340, 2417, 3179, 4447, 0]);
+  t.equal(fg!.spectra[0]!.liveTime_s, 172800);
+  t.same(fg!.spectra[0]!.calibration, { coefficients: [-11.3706, 2.46757, 3.9769e-4] });
+  t.same(bg!.spectra[0]!.calibration, { coefficients: [-11, 2.5] });
+  t.equal(sum(bg!.spectra[0]!.counts), 36);
+  t.same(f.warnings, []);
+  const only = parseRadText(radiaCodeXml({ background: false }), 'fg.xml');
+  t.same(only.measurements.map((m) => m.class), ['Foreground']);
+});
+
+t.test('RadiaCode XML export: bad input named, an unusable calibration dropped with a warning', async (t) => {
+  const zero = parseRadText(radiaCodeXml({ coefficients: '<Coefficient>0</Coefficient><Coefficient>0</Coefficient>', background: false }), 'zero.xml');
+  t.equal(zero.measurements[0]!.spectra[0]!.calibration, undefined);
+  t.equal(zero.warnings.length, 1);
+  t.match(zero.warnings[0]!.message, /^zero\.xml: ResultData 1 > EnergySpectrum > EnergyCalibration: unusable energy calibration, dropped: all coefficients are 0/);
+  const empty = formatError(() => parseRadText(radiaCodeXml({ points: '' }), 'empty.xml'));
+  t.match(empty.message, /^empty\.xml: ResultData 1 > EnergySpectrum > Spectrum: expected 1 to \d+ <DataPoint> counts, got 0/);
+  const neg = formatError(() => parseRadText(radiaCodeXml({ points: '<DataPoint>5</DataPoint><DataPoint>-3</DataPoint>' }), 'neg.xml'));
+  t.match(neg.message, /^neg\.xml: ResultData 1 > EnergySpectrum > Spectrum > DataPoint 2: expected a count of 0 or more, got -3/);
+  const broken = formatError(() => parseRadText(radiaCodeXml().slice(0, 400), 'cut.xml'));
+  t.match(broken.message, /^cut\.xml: line \d+: expected well-formed XML/);
+  const none = formatError(() => parseRadText('<?xml version="1.0"?><ResultDataFile><FormatVersion>1</FormatVersion></ResultDataFile>', 'none.xml'));
+  t.match(none.message, /^none\.xml: <ResultDataFile>: expected <ResultDataFile> with at least one <ResultDataList><ResultData>/);
 });

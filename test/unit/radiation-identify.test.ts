@@ -7,7 +7,7 @@ import { DETECTORS, pointSourceDoseRate_uSv_h } from '../../analysis/radiation/d
 import { CalibrationError, NuclideIdentifier, identifyNuclides } from '../../analysis/radiation/identify.js';
 import { nnlsGram, poissonDeviance, poissonNnls, scoreStatistic } from '../../analysis/radiation/identify/fit.js';
 import { FineTemplateSet, cumulative, makeColumn, rebin } from '../../analysis/radiation/identify/templates.js';
-import { getNuclide } from '../../analysis/radiation/nuclides.js';
+import { getNuclide, nuclideIds } from '../../analysis/radiation/nuclides.js';
 import { naturalBackgroundRate } from '../../analysis/radiation/sim/natural.js';
 import { type Scene, type SimDetector, applyGain, expectedRates, mulberry32, poisson } from '../../analysis/radiation/sim/scene.js';
 
@@ -158,14 +158,18 @@ t.test('reduced grid: ≥ 95 % top-1 at 5,000 net counts, < 1 % false identifica
     seed: 7,
   });
   t.ok(r.byLevel.find((l) => l.netCounts === 5000)!.spectra >= 200, `${r.byLevel[1].spectra} spectra at 5,000 net counts`);
-  t.ok(r.accuracyAt5000 >= 0.95, `top-1 accuracy at 5,000 net counts ${(100 * r.accuracyAt5000).toFixed(1)} % (misses: ${r.failures.slice(0, 5).join('; ')})`);
+  // A regression floor on the project's own simulator, not evidence (the leave-one-detector-out and measured-spectra
+  // benches are). It was 95 % / 90 % with the 21-nuclide library and no line tests; with 36 nuclides and every
+  // reported nuclide's lines checked as peaks, weak shielded sources (S/B about 1 %) come back as nothing and
+  // plutonium on NaI as "possible SNM" rather than Pu-239: the price of no nuclide lists on real backgrounds.
+  t.ok(r.accuracyAt5000 >= 0.85, `top-1 accuracy at 5,000 net counts ${(100 * r.accuracyAt5000).toFixed(1)} % (misses: ${r.failures.slice(0, 5).join('; ')})`);
   const at1000 = r.byLevel.find((l) => l.netCounts === 1000)!;
-  t.ok(at1000.accuracy >= 0.9, `top-1 accuracy at 1,000 net counts ${(100 * at1000.accuracy).toFixed(1)} %`);
+  t.ok(at1000.accuracy >= 0.78, `top-1 accuracy at 1,000 net counts ${(100 * at1000.accuracy).toFixed(1)} %`);
   t.ok(r.background.spectra === 500, '500 background-only spectra (half against a measured background)');
   t.ok(r.background.falseRate < 0.01, `false identifications on background only: ${r.background.withIdentification}/${r.background.spectra} ${JSON.stringify(r.background.byNuclide)}`);
   t.ok(r.pairs.spectra === 32 && r.pairs.rate >= 0.9, `medical over SNM, both reported in ${r.pairs.bothReported}/${r.pairs.spectra} (${r.pairs.misses.slice(0, 3).join('; ')})`);
   t.ok(r.gain.accuracy >= 0.9, `2 % gain error: ${r.gain.correctTop1}/${r.gain.spectra} top-1 (${r.gain.misses.join('; ')})`);
-  t.ok(r.confusionRows.length === 2 + 21 && r.confusionRows[0].startsWith('| nuclide'), 'confusion table rows for the README: header, rule and 21 nuclides');
+  t.ok(r.confusionRows.length === 2 + nuclideIds().length && r.confusionRows[0].startsWith('| nuclide'), `confusion table rows for the README: header, rule and ${nuclideIds().length} nuclides`);
   t.ok(r.outOfReach.every((c) => c.signalToBackground < 0.01), 'cells left out are those below 1 % of the background rate');
   t.ok(r.timing.length === 2 && r.timing.every((x) => x.cpuMedian_ms > 0 && x.spectra > 100), 'timings measured per detector');
 });
@@ -218,10 +222,17 @@ t.test('masking: Tc-99m four times stronger over U-235, and I-131 over Pu-239 be
     const s = spectrum(rng, [{ rate: sourceRate(snm, 2, shield), counts: 5000 }, { rate: sourceRate(med, 2), counts: 20000 }]);
     const r = identifier.identify({ counts: s.counts, liveTime_s: s.live, keVPerChannel: KEV });
     const ids = r.nuclides.map((n) => n.nuclide);
-    t.ok(ids.includes(med) && ids.includes(snm), `${med} over ${snm}: ${ids.join(', ')}`);
-    t.equal(r.category, 'SNM', 'the most severe category is SNM');
-    t.equal(r.nuclides.find((n) => n.nuclide === snm)?.category, 'SNM');
-    t.equal(r.nuclides.find((n) => n.nuclide === med)?.category, 'medical');
+    t.equal(r.nuclides.find((n) => n.nuclide === med)?.category, 'medical', `${med} reported as medical (${ids.join(', ')})`);
+    if (snm === 'Pu239') {
+      // Plutonium's 375/414 keV are one bump on a NaI: never confirmed there, but not masked either.
+      t.notOk(ids.includes(snm), 'Pu-239 is not confirmed on a NaI');
+      t.match(r.unknown?.reason ?? '', /possible SNM, measure with a high-resolution detector/, `${med} over ${snm}: possible SNM (${r.unknown?.reason})`);
+      t.ok(r.rejected?.some((x) => x.nuclide === snm && x.kind === 'snm-not-confirmed'), 'listed as not confirmed');
+    } else {
+      t.ok(ids.includes(snm), `${med} over ${snm}: ${ids.join(', ')}`);
+      t.equal(r.category, 'SNM', 'the most severe category is SNM');
+      t.equal(r.nuclides.find((n) => n.nuclide === snm)?.category, 'SNM');
+    }
   }
 });
 
@@ -254,7 +265,8 @@ t.test('measured background: scaled by live time, NORM in it is not reported, a 
   const r = identifier.identify({ counts: fg, liveTime_s: 300, keVPerChannel: KEV }, { background: measured });
   t.same(r.nuclides, [], `site background, richer in K and Th than the model: nothing (${r.nuclides.map((n) => n.nuclide).join(', ')})`);
   t.equal(r.background.source, 'measured');
-  t.ok(Math.abs((r.background.scale ?? 0) - 1) < 0.03, `background scale ${r.background.scale} ≈ 1`);
+  // Within 5 %: the continuum and scatter parts beside the measured background take a few per cent of its counts.
+  t.ok(Math.abs((r.background.scale ?? 0) - 1) < 0.05, `background scale ${r.background.scale} ≈ 1`);
   const ir = sourceRate('Ir192', 3, [{ material: 'steel', thickness_cm: 2 }]);
   const live = 3000 / sum(ir);
   const fg2 = site.map((v, i) => poisson(rng, (v + ir[i]) * live));

@@ -130,7 +130,9 @@ t.test('measured false alarm rate stays within the configured rate and scales wi
   for (const r of [hi, lo]) {
     const sd = Math.sqrt(r.configured_per_h * r.hours) / r.hours;
     t.ok(r.measured_per_h <= r.configured_per_h + 2 * sd, `${r.configured_per_h}/h: measured ${r.measured_per_h.toFixed(1)}/h, 95 % [${r.ci95_per_h.map((v) => v.toFixed(1)).join(', ')}]`);
-    t.ok(r.measured_per_h >= 0.5 * r.configured_per_h, 'and not wastefully below it (the thresholds are not just padded)');
+    // The shape gate lets a count test's false alarm through only when the spectrum also departs (rarely, on a steady
+    // background), so most of what is measured is the spectral test's share (0.75 of the budget).
+    t.ok(r.measured_per_h >= 0.4 * r.configured_per_h, 'and not wastefully below it (the thresholds are not just padded)');
   }
   const ratio = hi.measured_per_h / lo.measured_per_h;
   t.ok(ratio > 6 && ratio < 16, `10× the configured rate gives ${ratio.toFixed(1)}× the alarms`);
@@ -270,19 +272,18 @@ t.test('thresholds solved off the caller\'s loop: missingThresholds changes noth
   t.ok(slowestStep < 250, `slowest scheduled step ${slowestStep.toFixed(1)} ms (a whole solve takes hundreds)`);
 });
 
-t.test('a fresh background shares one threshold cell per bias bin, on the safe side of every count rate it stands for', async (t) => {
+t.test('every count rate keeps its own threshold cell, and the closed-form solve is on the safe side of the Markov chain\'s', async (t) => {
   const lnB = Math.log(0.05);
   const arl = 3600 * 12;
-  for (const perSampleBias of [0.08, 0.2]) {
-    const shared = thresholdKey(1, lnB, 150, arl, perSampleBias / Math.sqrt(150));
-    t.same(thresholdKey(1, lnB, 1500, arl, perSampleBias / Math.sqrt(1500)), shared, `bias ${perSampleBias} σ: 150 and 1,500 counts share a cell`);
-    const sharedLnA = sprtThreshold(paramsOf(shared)).lnA;
+  const table = createThresholdTable();
+  for (const perSampleBias of [0.01, 0.08]) {
+    const a = thresholdKey(1, lnB, 150, arl, perSampleBias / Math.sqrt(150));
+    t.not(a.bMu, thresholdKey(1, lnB, 1500, arl, perSampleBias / Math.sqrt(1500)).bMu, `bias ${perSampleBias} σ: 150 and 1,500 counts have their own cells`);
     for (const mu of [150, 1500]) {
-      const own = paramsOf({ ...shared, bMu: Math.round(Math.log(mu) / 0.05) });
-      const ownLnA = sprtThreshold(own).lnA;
-      t.ok(sharedLnA >= ownLnA - 0.02, `bias ${perSampleBias} σ, ${mu} counts: shared ln A ${sharedLnA.toFixed(2)} >= own ${ownLnA.toFixed(2)}`);
+      const k = thresholdKey(1, lnB, mu, arl, perSampleBias / Math.sqrt(mu));
+      const fast = table.solve(k);
+      const chain = sprtThreshold(paramsOf(k)).lnA;
+      t.ok(fast >= chain - 0.25 && fast < chain + 0.6, `bias ${perSampleBias} σ, ${mu} counts: closed form ln A ${fast.toFixed(2)}, Markov chain ${chain.toFixed(2)}`);
     }
   }
-  const low = thresholdKey(1, lnB, 150, arl, 0.01 / Math.sqrt(150));
-  t.not(low.bMu, thresholdKey(1, lnB, 1500, arl, 0.01 / Math.sqrt(1500)).bMu, 'a settled background keeps its own cell per count rate');
 });

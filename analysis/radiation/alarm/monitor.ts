@@ -22,126 +22,50 @@
 // positively correlated, so the true combined rate is lower). Test i then gets ARL_i = 3600·m / (F·dt) samples.
 //
 // An alarm event lasts while Λ ≥ ln A; during it Λ is capped at ln A + holdMargin so it drops back soon after the
-// source has gone; when it falls below ln A the event ends and Λ restarts at 0, as the ARL model assumes.
+// source has gone; when it falls below ln A the event ends and Λ restarts at 0, as the ARL model assumes. That cap
+// is also how a real portal recording sat "exactly 2 above the threshold for 45 samples": with the background frozen
+// during the alarm and the summed test taking a 0.4 % drift for a source, Λ rose at every sample and was clipped
+// back to ln A + 2. What ends that is not a different clamp but a test that knows the data's real spread:
 //
-// Thresholds: alarm/thresholds.ts (a table the caller owns). Measured (bench/radiation-alarm.ts, 8 NaI 2x4x16 logs at 10 Hz, 36 tests, estimated background): 0.70 false
-// alarms/h over 10 h at a configured 1/h, 91/h over 1 h at a configured 100/h. NORM-vs-man-made: each event of
-// alarmRun carries the window shape (windowShape) of its summed excess.
+// Over-dispersion (dispersion.ts). Each test learns φ = Var(n − μ̂)/μ̂ from the samples before it (single samples
+// and ~4 s blocks, against the same trailing, guard-gapped estimate it is tested on) and runs as a quasi-Poisson
+// test on n/φ against μ0/φ: the shift is in units of the data's real standard deviation, and the threshold cell is
+// that of μ0/φ with the estimate's error also widened by √φ.
+//
+// Learning period. A background learnt from T_eff seconds of data has a per-sample bias of ~√(t/T_eff) standard
+// deviations (0.32 for 1 s samples after the 10 s warm-up): against a 1 σ design shift that bias alone drives Λ up
+// (drift shift·bias − shift²/2), so the threshold solved for it runs to tens of nats. Instead, while the background is
+// young each test raises its design shift to 10× its per-sample bias (so that even a bias 3.75 standard errors out,
+// the outermost Gauss–Hermite node, at the top of its bias bin, drifts Λ down), in steps of SHIFTS; the threshold
+// stays near its settled value (15-17 nats for the summed test at 1 s) and the test sees only larger sources until
+// the background has settled: 4 σ per sample right after a 10 s warm-up at 1 s samples, 2 σ after ~40 s, 1 σ once
+// the estimate holds ~100 s of live time. The shift in use is reported with every test result.
+//
+// Spectral test (spectral.ts, NSCRAD): the SCRs of the summed windows against the background's window ratios, χ²
+// over the last second; a level change of the background leaves it quiet, a source that adds to some windows far
+// more than the background's shape does not.
+//
+// Thresholds: alarm/thresholds.ts (a table the caller owns). Types: alarm/types.ts. Measured false alarm rates on real
+// and simulated backgrounds and PD: docs/radiation-alarms.md (bench/radiation-alarm.ts).
 
 import { InputError } from '../../../common/errors.js';
-import { createBackgroundEstimator, type BackgroundEstimator, type BackgroundOptions } from '../background.js';
+import { createBackgroundEstimator, type BackgroundEstimator } from '../background.js';
+import { dispersionOf, newDispersion, updateDispersion, type DispersionState } from './dispersion.js';
+import { chiSquareUpper, learnSpectral, newSpectral, spectralStatistic, type SpectralState } from './spectral.js';
 import { sprtIncrement } from './sprt.js';
-import { createThresholdTable, keyString, thresholdKey, type ThresholdKey, type ThresholdTable } from './thresholds.js';
-import { DEFAULT_WINDOWS, type EnergyWindow } from './windows.js';
+import { createThresholdTable, keyString, thresholdKey, type ThresholdKey } from './thresholds.js';
+import type { AlarmConfigReport, AlarmDecision, AlarmMonitor, AlarmOptions, AlarmTest, DetectorSample, KnownBackground, MonitorSample, TestResult } from './types.js';
 
+/** Design shifts a test may raise itself to while its background is young (σ per sample). */
+const SHIFTS = [1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8];
+/** The design shift is at least this many times the per-sample bias of the background estimate. */
+const SHIFT_PER_BIAS = 10;
+/** A count test's alarm counts only when the spectral D² is above its χ² point for this probability (shape gate). */
+const GATE_P = 1e-3;
+/** Share of the false alarm budget the spectral test gets when it gates the count tests. */
+const SPECTRAL_SHARE = 0.75;
+import { DEFAULT_WINDOWS } from './windows.js';
 
-export interface AlarmOptions {
-  /** Target false alarm rate of all tests together, alarms per hour of measurement (driving) time. Default 1. */
-  falseAlarmRate_per_h?: number;
-  /** Wald β (missed-detection probability of one cycle): ln B = ln(β/(1 − α)). Default 0.05. */
-  beta?: number;
-  /** Design alternative: the source adds this many background standard deviations per sample (default 1). */
-  shift_sigma?: number;
-  /** Energy windows (default DEFAULT_WINDOWS); [] for gross counts only. */
-  windows?: readonly EnergyWindow[];
-  /** Run tests per detector (default true) and on the sum over detectors (default true). */
-  perDetector?: boolean;
-  summed?: boolean;
-  /** How far above ln A Λ may climb during an alarm (nats, default 2): the alarm ends that much sooner. */
-  holdMargin?: number;
-  /** Fold the background estimate's own uncertainty into the thresholds (default true). */
-  backgroundUncertainty?: boolean;
-  /** Solved thresholds to use and fill (default: a table of this monitor's own). Share one to solve each cell once. */
-  thresholds?: ThresholdTable;
-  /** Options of the per-detector background estimators (their nWindows is set from the windows). */
-  background?: Omit<BackgroundOptions, 'nWindows'>;
-}
-
-export interface DetectorSample {
-  id: string;
-  liveTime_s: number;
-  gross: number;
-  /** Counts per window in the order of the configured windows (needed for the window tests). */
-  windows?: readonly number[];
-}
-
-export interface MonitorSample {
-  /** Start of the sample on the caller's time scale (seconds). */
-  time_s: number;
-  /** Real (clock) duration of the sample: the unit of the false alarm budget. */
-  realTime_s: number;
-  detectors: readonly DetectorSample[];
-}
-
-/** Given background rates per detector (instead of estimating them); `live_s` is how long they were measured. */
-export interface KnownBackground {
-  gross_cps: number;
-  windows_cps?: readonly number[];
-  live_s?: number;
-}
-
-/** The tests that can alarm. */
-export type AlarmTest = 'gross-sprt' | 'window-sprt';
-
-export interface TestResult {
-  test: AlarmTest;
-  /** Detector id, or 'sum' for the test on all detectors together. */
-  detector: string;
-  window?: string;
-  statistic: number;
-  threshold: number;
-  alarm: boolean;
-}
-
-export interface AlarmDecision {
-  /** Any test is in alarm. */
-  alarm: boolean;
-  /** This sample starts a new alarm event (no test was in alarm on the previous sample). */
-  onset: boolean;
-  /** Statistic and threshold of the test nearest to (or furthest over) its threshold ('none' before any test ran). */
-  statistic: number;
-  threshold: number;
-  test: AlarmTest | 'none';
-  detector?: string;
-  window?: string;
-  /** False while the background is still warming up (no test evaluated). */
-  ready: boolean;
-  tests: TestResult[];
-  /** Counts and expected background per window, summed over the detectors (when windows are available). */
-  windowSum?: { counts: number[]; background: number[] };
-}
-
-
-export interface AlarmMonitor {
-  update(sample: MonitorSample, background?: Readonly<Record<string, KnownBackground>>): AlarmDecision;
-  /** The background estimator of a detector (created on its first sample). */
-  backgroundOf(id: string): BackgroundEstimator | undefined;
-  /** Seed a detector's background estimate (e.g. from a robust look at the start of a file). */
-  seed(id: string, rates: KnownBackground & { time_s?: number }): void;
-  /** The configuration as applied: rates, number of tests, unit. */
-  config(): AlarmConfigReport;
-  /** Forget every test statistic and background estimate (a new run); calibrated thresholds are kept. */
-  reset(): void;
-  /** Forget one detector's background and tests, and the summed tests (its energy windows changed meaning). */
-  forget(id: string): void;
-  /**
-   * The threshold cells update() would need for this sample that the table does not hold yet; nothing changes. A
-   * caller that must not block solves them with ThresholdTable.solveLater first, then calls update().
-   */
-  missingThresholds(sample: MonitorSample, background?: Readonly<Record<string, KnownBackground>>): ThresholdKey[];
-}
-
-export interface AlarmConfigReport {
-  falseAlarmRate_per_h: number;
-  unit: 'alarms per hour of measurement (driving) time';
-  /** Tests the budget is split over (gross and windows, per detector and summed), as last run. */
-  tests: number;
-  perTestRate_per_h: number;
-  beta: number;
-  lnB: number;
-  shift_sigma: number;
-  windows: EnergyWindow[];
-}
 
 interface TestState {
   test: AlarmTest;
@@ -153,6 +77,11 @@ interface TestState {
   /** The threshold cell in use and its ln A. */
   key?: string;
   lnA: number;
+  disp: DispersionState;
+  spec?: SpectralState;
+  /** The sample's counts and prediction, kept to learn φ once the sample's alarm state is known. */
+  lastN: number;
+  lastMu: number;
 }
 
 /** One test to run on a sample: its counts, expected background and the background's relative uncertainty. */
@@ -163,13 +92,17 @@ interface PlannedTest {
   n: number;
   mu0: number;
   biasSigma: number;
+  /** Spectral test: window counts, background rates and their relative variances summed over the detectors, live time. */
+  spectral?: { counts: number[]; rates: number[]; live_s: number; varRel: number[] };
 }
 
 interface Plan {
   tests: PlannedTest[];
   /** Tests the budget is split over on this sample. */
   m: number;
+  /** ARL of each count test, and of the spectral test, in samples. */
   targetArl: number;
+  targetArlSpectral: number;
   windowSum?: { counts: number[]; background: number[] };
 }
 
@@ -196,9 +129,15 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
   const hold = opts.holdMargin ?? 2;
   const useBias = opts.backgroundUncertainty ?? true;
   const table = opts.thresholds ?? createThresholdTable();
+  const useDisp = opts.overDispersion ?? true;
+  const specWin = opts.spectralWindow_s ?? 1;
+  if (!(specWin > 0) || !Number.isFinite(specWin)) throw new InputError(`spectralWindow_s: expected a duration > 0 s, got ${specWin}`);
   // α of one Wald cycle is tiny next to 1 here, so B = β/(1 − α) ≈ β.
   const lnB = Math.log(beta);
   const nW = windows.length;
+  const useSpectral = (opts.spectral ?? true) && nW >= 2 && summed;
+  const gate = useSpectral && (opts.shapeGate ?? true);
+  const gateLevel = nW >= 2 ? chiSquareUpper(nW - 1, GATE_P) : 0;
 
   const estimators = new Map<string, BackgroundEstimator>();
   const tests = new Map<string, TestState[]>();
@@ -220,7 +159,8 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
     if (!list) tests.set(p.detector, (list = []));
     let s = list[p.windowIndex + 1];
     if (!s) {
-      s = { test: p.test, detector: p.detector, window: p.windowIndex >= 0 ? windows[p.windowIndex]!.name : undefined, windowIndex: p.windowIndex, lambda: 0, alarm: false, lnA: NaN };
+      s = { test: p.test, detector: p.detector, window: p.windowIndex >= 0 && p.test !== 'spectral' ? windows[p.windowIndex]!.name : undefined, windowIndex: p.windowIndex, lambda: 0, alarm: false, lnA: NaN, disp: newDispersion(), lastN: 0, lastMu: 0 };
+      if (p.test === 'spectral') s.spec = newSpectral(nW);
       list[p.windowIndex + 1] = s;
     }
     return s;
@@ -266,7 +206,7 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
     const withWindows = rows.filter((r) => r.d.windows !== undefined && nW > 0);
     let m = 0;
     if (perDetector) m += rows.length + withWindows.length * nW;
-    if (summed && rows.length > 0) m += 1 + (withWindows.length > 0 ? nW : 0);
+    if (summed && rows.length > 0) m += 1 + (withWindows.length > 0 ? nW + (useSpectral ? 1 : 0) : 0);
     const out: PlannedTest[] = [];
     const bias = (v: number): number => (useBias ? Math.sqrt(v) : 0);
     if (m > 0 && perDetector) {
@@ -300,6 +240,24 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
         }
         if (muw > 0) out.push({ test: 'window-sprt', detector: 'sum', windowIndex: i, n: nw, mu0: muw, biasSigma: bias(vw / (muw * muw)) });
       }
+      if (useSpectral && withWindows.length > 0) {
+        const counts = new Array<number>(nW).fill(0);
+        const mus = new Array<number>(nW).fill(0);
+        const vars = new Array<number>(nW).fill(0);
+        let live = 0;
+        for (const r of withWindows) {
+          live += r.d.liveTime_s;
+          for (let i = 0; i < nW; i++) {
+            counts[i]! += r.d.windows![i]!;
+            mus[i]! += r.muW[i]!;
+            vars[i]! += r.varRelW[i]! * r.muW[i]! * r.muW[i]!;
+          }
+        }
+        live /= withWindows.length;
+        if (mus.every((x) => x > 0)) {
+          out.push({ test: 'spectral', detector: 'sum', windowIndex: nW, n: 0, mu0: 0, biasSigma: 0, spectral: { counts, rates: mus.map((x) => x / live), live_s: live, varRel: useBias ? mus.map((x, i) => vars[i]! / (x * x)) : mus.map(() => 0) } });
+        }
+      }
     }
     // Window counts and their background summed over the detectors that have both, for the shape check of an event.
     let windowSum: Plan['windowSum'];
@@ -314,25 +272,73 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
       }
       windowSum = { counts, background };
     }
-    return { tests: out, m, targetArl: m > 0 ? (3600 * m) / (far * sample.realTime_s) : 0, ...(windowSum ? { windowSum } : {}) };
+    // With the shape gate the count tests' false alarms only count when the spectrum also departs from the background
+    // (rarely, on a steady background), so the spectral test gets SPECTRAL_SHARE of the budget and the count tests
+    // split the rest; without the spectral test every test gets an equal share.
+    const hasSpec = out.some((x) => x.test === 'spectral');
+    const share = hasSpec && gate ? SPECTRAL_SHARE : hasSpec ? 1 / m : 0;
+    const mCount = m - (hasSpec ? 1 : 0);
+    const arl = (f: number): number => (3600 / (far * f * sample.realTime_s));
+    return {
+      tests: out,
+      m,
+      targetArl: m > 0 && mCount > 0 ? arl((1 - share) / mCount) : 0,
+      // The spectral statistic is a sliding sum over specWin, so its crossings come in runs: one onset per ~√(specWin/dt)
+      // crossing samples, measured (at 10 Hz, 1 s: per-sample calibration gave 0.29 of the rate, per-window 1.9×;
+      // test/validation/radiation-background-alarm.test.ts checks the result).
+      targetArlSpectral: hasSpec ? arl(share) / Math.sqrt(Math.max(1, specWin / sample.realTime_s)) : 0,
+      ...(windowSum ? { windowSum } : {}),
+    };
   };
 
-  const keyOf = (p: PlannedTest, targetArl: number): ThresholdKey => thresholdKey(shift, lnB, p.mu0, targetArl, p.biasSigma);
+  /** The quasi-Poisson form of an SPRT: φ, the scaled mean and bias, and the design shift for that bias. */
+  const scaled = (p: PlannedTest): { phi: number; mu: number; bias: number; shift: number } => {
+    const list = tests.get(p.detector);
+    const st = list?.[p.windowIndex + 1];
+    const phi = useDisp && st ? dispersionOf(st.disp) : 1;
+    const mu = p.mu0 / phi;
+    const bias = p.biasSigma * Math.sqrt(phi);
+    // Per-sample bias in standard deviations of the scaled counts: the design shift keeps SHIFT_PER_BIAS times it.
+    const need = Math.max(shift, SHIFT_PER_BIAS * bias * Math.sqrt(mu));
+    const sh = need <= shift ? shift : (SHIFTS.find((x) => x >= need) ?? SHIFTS[SHIFTS.length - 1]!);
+    return { phi, mu, bias, shift: sh };
+  };
+
+  const keyOf = (p: PlannedTest, targetArl: number): ThresholdKey => {
+    const q = scaled(p);
+    return thresholdKey(q.shift, lnB, q.mu, targetArl, q.bias);
+  };
+
+  const stepSpectral = (p: PlannedTest, targetArl: number, dt_s: number): TestResult => {
+    const s = stateOf(p);
+    const x = p.spectral!;
+    const d2 = spectralStatistic(s.spec!, x.counts, x.rates, x.live_s, dt_s, specWin, x.varRel);
+    const thr = chiSquareUpper(nW - 1, 1 / targetArl);
+    s.lnA = thr;
+    s.lambda = Number.isFinite(d2) ? d2 : 0;
+    s.alarm = s.lambda >= thr;
+    return { test: s.test, detector: s.detector, statistic: s.lambda, threshold: thr, alarm: s.alarm };
+  };
 
   const step = (p: PlannedTest, targetArl: number): TestResult => {
     const s = stateOf(p);
-    const key = keyOf(p, targetArl);
+    const q = scaled(p);
+    const key = thresholdKey(q.shift, lnB, q.mu, targetArl, q.bias);
     const id = keyString(key);
     if (s.key !== id) {
+      const shiftChanged = s.key !== undefined && !s.key.startsWith(`${q.shift}|`);
       s.key = id;
       const before = s.lnA;
       s.lnA = table.solve(key);
       // A lower threshold (the background became better known) must not turn evidence gathered against the old
-      // one into an alarm at once: Λ keeps its share of the way to the threshold.
-      if (!s.alarm && s.lambda > 0 && Number.isFinite(before) && before > 0 && s.lnA < before) s.lambda *= s.lnA / before;
+      // one into an alarm at once: Λ keeps its share of the way to the threshold. A new design shift asks another
+      // question of the same data: Λ keeps its share either way.
+      if (!s.alarm && s.lambda > 0 && Number.isFinite(before) && before > 0 && Number.isFinite(s.lnA) && (s.lnA < before || shiftChanged)) s.lambda *= s.lnA / before;
     }
     const lnA = s.lnA;
-    s.lambda += sprtIncrement(p.n, p.mu0, p.mu0 + shift * Math.sqrt(p.mu0));
+    s.lastN = p.n;
+    s.lastMu = p.mu0;
+    s.lambda += sprtIncrement(p.n / q.phi, q.mu, q.mu + q.shift * Math.sqrt(q.mu));
     if (s.alarm) {
       if (s.lambda < lnA) {
         s.alarm = false;
@@ -346,26 +352,58 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
     } else if (s.lambda <= lnB) {
       s.lambda = 0;
     }
-    return { test: s.test, detector: s.detector, window: s.window, statistic: s.lambda, threshold: lnA, alarm: s.alarm };
+    return { test: s.test, detector: s.detector, window: s.window, statistic: s.lambda, threshold: lnA, alarm: s.alarm, shift_sigma: q.shift, dispersion: q.phi };
   };
 
   const update = (sample: MonitorSample, known?: Readonly<Record<string, KnownBackground>>): AlarmDecision => {
     const p = plan(sample, known);
     if (p.m > 0) nTests = p.m;
-    const results = p.tests.map((x) => step(x, p.targetArl));
-    const alarm = results.some((r) => r.alarm);
+    const results = p.tests.map((x) => (x.test === 'spectral' ? stepSpectral(x, p.targetArlSpectral, sample.realTime_s) : step(x, p.targetArl)));
+    // Shape gate: a count test in alarm while the summed spectrum keeps the background's shape (D² below the 1 %
+    // point of its χ²) is a change of the background's level, not a source: no alarm, and the background follows it.
+    const spec = results.find((r) => r.test === 'spectral');
+    const shapeDeparts = !gate || !spec || !Number.isFinite(spec.statistic) || spec.statistic >= gateLevel;
+    const counted = (r: TestResult): boolean => r.alarm && (r.test === 'spectral' || shapeDeparts);
+    const alarm = results.some(counted);
+    const levelChange = !alarm && results.some((r) => r.alarm);
+    if (levelChange) {
+      // Those count tests start again: latched at ln A + holdMargin they would turn the next chance excursion of D²
+      // into an alarm; from 0 they must gather their evidence again against the background that now follows.
+      for (const list of tests.values()) {
+        for (const st of list) {
+          if (st && st.test !== 'spectral' && st.alarm) {
+            st.alarm = false;
+            st.lambda = 0;
+          }
+        }
+      }
+    }
+    // What the tests learn from this sample, only when it is background (no test in alarm): φ and the SCR covariance.
+    if (!alarm) {
+      for (const x of p.tests) {
+        const st = tests.get(x.detector)?.[x.windowIndex + 1];
+        if (!st) continue;
+        if (x.spectral) learnSpectral(st.spec!, x.spectral.rates, sample.realTime_s);
+        else if (useDisp) updateDispersion(st.disp, x.n, x.mu0, sample.realTime_s);
+      }
+    }
     // Then fold the sample into the background, kept out while any test alarms.
     for (const d of sample.detectors) {
       if (known?.[d.id] || !(d.liveTime_s > 0)) continue;
-      estimatorOf(d.id).update({ time_s: sample.time_s, liveTime_s: d.liveTime_s, gross: d.gross, windows: nW > 0 ? (d.windows ?? new Array<number>(nW).fill(0)) : undefined, exclude: alarm });
+      estimatorOf(d.id).update({ time_s: sample.time_s, liveTime_s: d.liveTime_s, gross: d.gross, windows: nW > 0 ? (d.windows ?? new Array<number>(nW).fill(0)) : undefined, exclude: alarm, accept: levelChange });
     }
     const onset = alarm && !lastAlarm;
     lastAlarm = alarm;
+    // The test reported: the one furthest over its threshold among those that count, else the nearest to it.
     let best: TestResult | undefined;
-    for (const r of results) if (!best || r.statistic / r.threshold > best.statistic / best.threshold) best = r;
+    for (const r of results) {
+      if (alarm && !counted(r)) continue;
+      if (!best || r.statistic / r.threshold > best.statistic / best.threshold) best = r;
+    }
     return {
       alarm,
       onset,
+      levelChange,
       statistic: best?.statistic ?? 0,
       threshold: best?.threshold ?? 0,
       test: best?.test ?? 'none',
@@ -382,6 +420,7 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
     const seen = new Set<string>();
     const out: ThresholdKey[] = [];
     for (const x of p.tests) {
+      if (x.test === 'spectral') continue;
       const k = keyOf(x, p.targetArl);
       const id = keyString(k);
       if (seen.has(id) || table.get(k) !== undefined) continue;
@@ -399,11 +438,16 @@ export function createAlarmMonitor(opts: AlarmOptions = {}): AlarmMonitor {
     falseAlarmRate_per_h: far,
     unit: 'alarms per hour of measurement (driving) time',
     tests: nTests,
-    perTestRate_per_h: nTests > 0 ? far / nTests : far,
+    perTestRate_per_h: nTests > 1 && gate ? (far * (1 - SPECTRAL_SHARE)) / (nTests - 1) : nTests > 0 ? far / nTests : far,
+    spectralRate_per_h: gate ? far * SPECTRAL_SHARE : useSpectral && nTests > 0 ? far / nTests : 0,
     beta,
     lnB,
     shift_sigma: shift,
     windows,
+    overDispersion: useDisp,
+    spectral: useSpectral,
+    shapeGate: gate,
+    learning: `no test until the background has ${opts.background?.warmup_s ?? 10} s of live time; then each SPRT's design shift is at least ${SHIFT_PER_BIAS}x its background's per-sample bias (about ${(SHIFT_PER_BIAS * Math.sqrt(1 / (opts.background?.warmup_s ?? 10))).toFixed(1)} sigma for 1 s samples right after the warm-up), falling to ${shift} sigma as the background settles`,
   });
 
   return {

@@ -7,8 +7,8 @@ import { naturalBackgroundRate } from '../sim/natural.js';
 import type { EnergyCalibration } from '../spectrum.js';
 
 export interface CheckSourceOptions {
-  /** Detector model (dose.ts DETECTORS), default NaI-3x3. */
-  model?: string;
+  /** Detector: a model name of dose.ts DETECTORS, or a model (one built from a description, drf.ts); default NaI-3x3. */
+  model?: string | DetectorModel;
   sources: { nuclide: string; activity_Bq: number; distance_m?: number }[];
   /** True channel → energy of the simulated detector (any polynomial, deviation pairs allowed). */
   calibration: EnergyCalibration;
@@ -23,8 +23,9 @@ export interface CheckSourceOptions {
 
 /** Expected counts per true channel, and a Poisson sample of them. */
 export function simulateCheckSource(o: CheckSourceOptions): { expected: Float64Array; counts: Float64Array; model: DetectorModel } {
-  const model = DETECTORS[o.model ?? 'NaI-3x3'];
-  if (!model) throw new RangeError(`model: unknown detector model "${o.model}", expected one of ${Object.keys(DETECTORS).join(', ')}`);
+  const name = typeof o.model === 'object' ? undefined : (o.model ?? 'NaI-3x3');
+  const model = name === undefined ? (o.model as DetectorModel) : DETECTORS[name];
+  if (!model) throw new RangeError(`model: unknown detector model "${name}", expected one of ${Object.keys(DETECTORS).join(', ')}`);
   const fineKeV = 0.5;
   const fineN = Math.ceil((o.maxEnergy_keV ?? 3200) / fineKeV);
   const lines: { energy_keV: number; fluenceRate_cm2_s: number }[] = [];

@@ -1,19 +1,21 @@
-// Reads any supported radiation file (N42-2006/2012, IAEA SPE, CSV), picking the codec from the content itself.
+// Reads any supported radiation file (N42-2006/2012, IAEA SPE, CSV, RadiaCode XML), picking the codec from the content itself.
 
 import type { RadFile } from '../spectrum.js';
 import { parseCsv, type CsvFile, type CsvOptions } from './csv.js';
 import { FormatError, type ParseNotes, type ParseOptions } from './errors.js';
 import { parseN42, type N42File } from './n42.js';
 import { parseSpe, type SpeFile } from './spe.js';
+import { parseRadiaCode, type RadiaCodeFile } from './radiacode.js';
 
 export { FormatError, type FormatErrorOptions, type ParseNotes, type ParseOptions } from './errors.js';
 export { parseN42, writeN42, N42_2012_NAMESPACE, type N42File, type N42Extras, type N42Alarm, type N42Nuclide, type N42WriteOptions, type AlarmCategory } from './n42.js';
 export { parseSpe, type SpeFile } from './spe.js';
 export { parseCsv, type CsvFile, type CsvOptions } from './csv.js';
+export { parseRadiaCode, type RadiaCodeFile } from './radiacode.js';
 export { MIN_CHANNELS, MAX_CHANNEL_COUNT, MAX_DURATION_S, measurementProblem } from './checks.js';
 
 export type RadFormat = RadFile['format'];
-export type AnyRadFile = (N42File | SpeFile | CsvFile) & ParseNotes;
+export type AnyRadFile = (N42File | SpeFile | CsvFile | RadiaCodeFile) & ParseNotes;
 
 /**
  * Which format a text is, from its content: the XML root element for N42 (the edition matters more than the
@@ -28,11 +30,13 @@ export function detectFormat(text: string, source = 'input'): RadFormat {
     const root = /<(?![?!])(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)/.exec(head.replace(/<!--[\s\S]*?-->/g, ''));
     if (root?.[1] === 'RadInstrumentData') return 'N42-2012';
     if (root?.[1] === 'N42InstrumentData') return 'N42-2006';
+    // RadiaCode's own export (the app's "XML" share), not N42.
+    if (root?.[1] === 'ResultDataFile') return 'RadiaCode-XML';
     throw new FormatError({
       file: source,
       element: root !== null ? `<${root[1]}>` : 'document',
       field: 'root',
-      expected: `expected an N42 file with root <RadInstrumentData> (2012) or <N42InstrumentData> (2006), got ${root !== null ? `<${root[1]}>` : 'XML without an element'}`,
+      expected: `expected an N42 file with root <RadInstrumentData> (2012) or <N42InstrumentData> (2006), or a RadiaCode export <ResultDataFile>, got ${root !== null ? `<${root[1]}>` : 'XML without an element'}`,
     });
   }
   if (/^\$[A-Z_]+:/.test(trimmed)) return 'SPE';
@@ -58,6 +62,8 @@ export function parseRadText(text: string, source: string, options: ParseOptions
       return parseSpe(text, source, options);
     case 'CSV':
       return parseCsv(text, source, options);
+    case 'RadiaCode-XML':
+      return parseRadiaCode(text, source, options);
     default: {
       const never: never = format;
       throw new Error(`unhandled format ${String(never)}`);

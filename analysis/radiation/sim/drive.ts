@@ -114,6 +114,57 @@ export interface DriveOptions {
   /** Step number of the first measurement (default 1), to continue a drive. */
   firstStep?: number;
   measurementClass?: MeasurementClass;
+  /**
+   * Soil under the vehicle at time t (K %, U ppm, Th ppm), for drives whose natural background changes along the way
+   * (default: the scene's). See soilProfile for a seeded one.
+   */
+  backgroundAt?: (t_s: number) => Scene['background'];
+}
+
+export interface SoilProfileOptions {
+  seed: number;
+  duration_s: number;
+  /** Relative change of each concentration around the scene's (default 0.3: ±30 %). */
+  spread?: number;
+  /** Length of a stretch of one soil, s (drawn uniformly between these; default 20-90). */
+  segment_s?: [number, number];
+  /** Time over which one soil gives way to the next, s (default 5: 25 m at 18 km/h). */
+  ramp_s?: number;
+  /** The mean soil (default the sim/natural.ts defaults: 2 %K, 2.5 ppm U, 9 ppm Th). */
+  base?: { K_pct: number; U_ppm: number; Th_ppm: number };
+}
+
+/**
+ * A seeded soil profile: stretches of 20-90 s, each with K, U and Th drawn independently within ±spread of the base
+ * (so both the overall rate, by up to ±30 %, and the K/U/Th mix change), joined by linear ramps.
+ */
+export function soilProfile(opts: SoilProfileOptions): (t_s: number) => Scene['background'] {
+  const rng = mulberry32(opts.seed);
+  const spread = opts.spread ?? 0.3;
+  const [segLo, segHi] = opts.segment_s ?? [20, 90];
+  const ramp = opts.ramp_s ?? 5;
+  const base = opts.base ?? { K_pct: 2, U_ppm: 2.5, Th_ppm: 9 };
+  const draw = (): { K_pct: number; U_ppm: number; Th_ppm: number } => ({
+    K_pct: base.K_pct * (1 + spread * (2 * rng() - 1)),
+    U_ppm: base.U_ppm * (1 + spread * (2 * rng() - 1)),
+    Th_ppm: base.Th_ppm * (1 + spread * (2 * rng() - 1)),
+  });
+  const starts: number[] = [0];
+  const soils = [draw()];
+  while (starts[starts.length - 1]! < opts.duration_s) {
+    starts.push(starts[starts.length - 1]! + segLo + (segHi - segLo) * rng());
+    soils.push(draw());
+  }
+  return (t_s: number) => {
+    let i = 0;
+    while (i + 1 < starts.length && starts[i + 1]! <= t_s) i++;
+    const a = soils[i]!;
+    const into = t_s - starts[i]!;
+    if (i === 0 || into >= ramp) return a;
+    const p = soils[i - 1]!;
+    const f = into / ramp;
+    return { K_pct: p.K_pct + f * (a.K_pct - p.K_pct), U_ppm: p.U_ppm + f * (a.U_ppm - p.U_ppm), Th_ppm: p.Th_ppm + f * (a.Th_ppm - p.Th_ppm) };
+  };
 }
 
 export const DEFAULT_START_TIME = '2024-06-01T08:00:00Z';
@@ -155,12 +206,13 @@ export function measurementOf(
   scene: Scene,
   detectors: readonly SimDetector[],
   pose: TimedPose,
-  opts: Pick<DriveOptions, 'dt_s' | 'temperature_C' | 'measurementClass'>,
+  opts: Pick<DriveOptions, 'dt_s' | 'temperature_C' | 'measurementClass' | 'backgroundAt'>,
   rng: () => number,
   naming: { id: string; startTime: string },
 ): Measurement {
   const temperature = opts.temperature_C?.(pose.t_s);
-  const steps = simulateStep(scene, detectors, pose, opts.dt_s, rng, temperature);
+  const here = opts.backgroundAt ? { ...scene, background: opts.backgroundAt(pose.t_s) } : scene;
+  const steps = simulateStep(here, detectors, pose, opts.dt_s, rng, temperature);
   const spectra: Spectrum[] = steps.map((s, k) => ({
     detector: s.detector,
     counts: s.counts,

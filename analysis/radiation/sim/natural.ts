@@ -296,7 +296,7 @@ const CACHE_MAX = 64;
 const unitSpectra = new Map<string, Record<Series, Float64Array>>();
 
 function detectorKey(det: DetectorModel): string {
-  return JSON.stringify([det.name, det.crystal, det.shape, det.fwhmAt662]);
+  return JSON.stringify([det.name, det.crystal, det.shape, det.fwhmAt662, det.drf?.name, det.drf?.resolution]);
 }
 
 function unitSeriesSpectra(det: DetectorModel, nChannels: number, keVPerChannel: number, height_m: number): Record<Series, Float64Array> {

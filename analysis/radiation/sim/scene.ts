@@ -229,7 +229,8 @@ const responseCache = new Map<string, Map<number, Float64Array>>();
 
 function lineResponses(det: SimDetector): Map<number, Float64Array> {
   const m = det.model;
-  const key = JSON.stringify([m.name, m.crystal, m.shape, m.fwhmAt662, det.nChannels, det.keVPerChannel]);
+  // A description (m.drf) changes the whole response: its name and resolution law are part of the key.
+  const key = JSON.stringify([m.name, m.crystal, m.shape, m.fwhmAt662, m.drf?.name, m.drf?.resolution, det.nChannels, det.keVPerChannel]);
   let hit = responseCache.get(key);
   if (hit === undefined) {
     hit = new Map();
