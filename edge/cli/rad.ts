@@ -8,6 +8,7 @@ import { buildGFunction, DETECTORS, doseRateFromSpectrum_uSv_h, type GFunction }
 import type { EnergyCalibration, Measurement, Spectrum } from '../../analysis/radiation/spectrum.js';
 import { NuclideIdentifier } from '../../analysis/radiation/identify.js';
 import { chooseDetector, type DetectorChoice } from '../../analysis/radiation/detector-choice.js';
+import { modelFromResolution, resolutionFromPeaks } from '../../analysis/radiation/detector-resolution.js';
 import { CHAIN_DEFAULTS } from '../../analysis/radiation/chain.js';
 import { replayMeasurements } from '../../analysis/radiation/chain-replay.js';
 import { InputError } from '../../common/errors.js';
@@ -124,11 +125,19 @@ export function registerRadCommands(program: Command): void {
       const rf = await readWarned(file, { calibrateFromPeaks: opts.kevPerChannel === undefined });
       const foreground = rf.measurements.filter((m) => m.class !== 'Background');
       // The response the spectra were recorded through: the one the file names unless --detector overrides it.
-      const choice: DetectorChoice = opts.detector
+      const responses = drfNames();
+      let choice: DetectorChoice = opts.detector
         ? { model: opts.detector, reason: '--detector on the command line', fromFile: false }
-        : chooseDetector(rf, { responses: drfNames(), ...(foreground[0]?.spectra[0] ? { detectorId: foreground[0].spectra[0].detector } : {}) });
-      const det = detectorModel(choice.model);
+        : chooseDetector(rf, { responses, ...(foreground[0]?.spectra[0] ? { detectorId: foreground[0].spectra[0].detector } : {}) });
       const fg = sumSpectra(file, foreground, opts.kevPerChannel)!;
+      // A file that names no detector (many lab HPGe SPE files) still shows its crystal in its peak widths.
+      if (!opts.detector && !choice.fromFile) {
+        const res = resolutionFromPeaks(fg.counts, fg.calibration);
+        const by = res ? modelFromResolution(res, responses) : undefined;
+        if (by?.model !== undefined) choice = { model: by.model, reason: `${choice.reason.replace(/; (using the )?default \S+.*$/, '')}; ${by.reason}`, fromFile: false };
+        else if (by !== undefined) choice = { ...choice, reason: `${choice.reason}; ${by.reason}` };
+      }
+      const det = detectorModel(choice.model);
       let bg = sumSpectra(file, rf.measurements.filter((m) => m.class === 'Background'), opts.kevPerChannel, true);
       if (opts.background) {
         const bf = await readWarned(opts.background);

@@ -68,11 +68,17 @@ t.test('a live source with a slow consumer drops old frames in the child, never 
   const src = new CameraSource({ id: 'live', pipeline: 'videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=30/1', log: silentLogger });
   const c = collect(src, { delay_ms: 200 });
   await src.start();
-  await sleep(2500);
+  // Until the consumer has taken 8 frames (however long the child needs to start on a loaded machine), then as many
+  // as it can take in that time: one per 200 ms per slot, 2 slots, and no more, whatever the source produced.
+  const t0 = Date.now();
+  const got = await until(() => c.frames.length >= 8, 60_000);
+  const elapsed = Date.now() - t0;
   await src.stop();
-  t.ok(c.frames.length >= 4 && c.frames.length <= 30, `${c.frames.length} of ~75 frames delivered to a consumer taking 200 ms each (2 in flight)`);
+  t.ok(got, `8 frames delivered within 60 s (${c.frames.length} after ${elapsed} ms)`);
+  const most = Math.ceil((2 * elapsed) / 200) + 2;
+  t.ok(c.frames.length <= most, `${c.frames.length} frames delivered to a consumer taking 200 ms each (2 in flight) in ${elapsed} ms: at most ${most}`);
   const skipped = c.frames.at(-1)!.index + 1 - c.frames.length;
-  t.ok(skipped > 10, `${skipped} older frames skipped`);
+  t.ok(skipped > 5, `${skipped} older frames skipped`);
   t.ok(src.state().dropped > 0, `${src.state().dropped} counted as dropped in status`);
   const gaps = c.frames.slice(1).map((f, i) => f.index - c.frames[i]!.index);
   t.ok(gaps.some((g) => g > 1), 'delivered frames skip the stale ones');

@@ -30,9 +30,19 @@ import { InputError } from '../../../common/errors.js';
 import { type DetectorModel, fwhm_keV, photopeakEfficiency } from '../dose.js';
 import { type NuclideCategory, getNuclide, nuclideIds } from '../nuclides.js';
 import type { EnergyCalibration } from '../spectrum.js';
-import type { BackgroundSpectrum, Identification, IdentificationNote, IdentifiedNuclide, IdentifierOptions, SpectrumInput, UnexplainedPeak } from './types.js';
+import type {
+  BackgroundSpectrum,
+  Identification,
+  IdentificationNote,
+  IdentifiedNuclide,
+  IdentifierOptions,
+  RejectedNuclide,
+  SpectrumInput,
+  UnexplainedPeak,
+} from './types.js';
 import { type FittedPeak, type PeakAnalysis, analysePeaks, areaAt } from './peak-fit.js';
 import { type EnrichmentResult, uraniumEnrichment } from './peak-uranium.js';
+import { EXCESS_FACTOR, type NaturalChain, assessNaturalChains } from './peak-background.js';
 
 /** Relative systematic error of an expected line area (efficiency model, attenuation, summing). */
 const LINE_SYSTEMATIC = 0.2;
@@ -392,6 +402,32 @@ export function identifyByPeaks(spectrum: SpectrumInput, opts: PeakIdOptions): P
     notes.push(...uraniumNotes(nuclides, uIds, enrichment));
   }
 
+  // Without a measured background: K-40, Ra-226 and Th-232 in natural proportions are the background, not NORM
+  // (identify/peak-background.ts); a chain far above the others stays NORM (fertiliser, thorium, radium).
+  const rejected: RejectedNuclide[] = [];
+  if (bg === undefined && nuclides.some((n) => isNaturalChain(n.nuclide))) {
+    const tolN = (E: number): number => 0.15 + 3e-4 * E + 0.25 * fwhm(E);
+    const natural = assessNaturalChains(det, (E) => {
+      const ev = nearestEv(run.evidence, E, tolN(E));
+      return ev !== undefined ? { area: ev.area, sigma: ev.sigma } : measure(E);
+    });
+    const level = natural.level;
+    for (const n of [...nuclides]) {
+      if (!isNaturalChain(n.nuclide) || natural.excess.has(n.nuclide)) continue;
+      const r = natural.rates.find((x) => x.chain === n.nuclide)!;
+      nuclides.splice(nuclides.indexOf(n), 1);
+      rejected.push({
+        nuclide: n.nuclide,
+        significance: n.significance,
+        netCounts: n.netCounts,
+        kind: 'natural-background',
+        reason:
+          `${n.label} in natural proportion to K-40 / Ra-226 / Th-232 (${round(level > 0 ? r.normalised / level : 0, 2)}× the median chain over ` +
+          `soil medians 400 / 35 / 30 Bq/kg, a source from ${EXCESS_FACTOR}×): background, no measured background given`,
+      });
+    }
+  }
+
   const unexplainedPeaks: UnexplainedPeak[] = [];
   for (const ev of run.evidence) {
     if (!(ev.remaining >= UNEXPLAINED_MIN_Z * sig(ev)) || ev.peak.explainedBy.includes('annihilation')) continue;
@@ -412,6 +448,7 @@ export function identifyByPeaks(spectrum: SpectrumInput, opts: PeakIdOptions): P
     unexplainedPeaks,
     ...(category === undefined ? {} : { category }),
     ...(notes.length > 0 ? { notes } : {}),
+    ...(rejected.length > 0 ? { rejected } : {}),
     ...(assessment === undefined ? {} : { uranium: assessment, enrichment: enrichmentRest as Omit<EnrichmentResult, 'assessment'> }),
     background:
       bg !== undefined
@@ -459,6 +496,8 @@ function uraniumNotes(nuclides: IdentifiedNuclide[], uIds: string[], enrichment:
       return [{ code: 'uranium-235-not-confirmed', nuclides: ['U235'], message: `U-235 reported as NORM, not SNM: ${reason}` }];
   }
 }
+
+const isNaturalChain = (id: string): id is NaturalChain => id === 'K40' || id === 'Ra226' || id === 'Th232';
 
 /** Linear correction E_true = a + b·E from the strong single-line matches of pass 1 (at least two, ≥ 10σ). */
 function energyCorrection(accepted: { ev: Evaluation }[]): { a: number; b: number } | undefined {
