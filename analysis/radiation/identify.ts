@@ -39,6 +39,7 @@ import type { EnergyCalibration } from './spectrum.js';
 import { type UraniumAssessment, assessUranium } from './identify/uranium.js';
 import { identifyByPeaks, isHighResolution } from './identify/peak-id.js';
 import { chainExcess } from './identify/norm.js';
+import { calibrationOf, checkCounts, round } from './identify/input.js';
 import { NATURAL_CHAIN, NATURAL_EXCESS, UNKNOWN_LINE_Z, onlyAnnihilation, verifyLines } from './identify/acceptance.js';
 import { type FitResult, amplitudeCovariance, dataTerm, poissonNnls, scoreStatistic } from './identify/fit.js';
 import {
@@ -901,30 +902,6 @@ function sumOf(a: Float64Array): number {
   return s;
 }
 
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-}
-
-function checkCounts(counts: ArrayLike<number>, what: string): Float64Array {
-  const out = counts instanceof Float64Array ? counts : Float64Array.from(counts);
-  for (let i = 0; i < out.length; i++) {
-    const v = out[i];
-    if (!(v >= 0) || !Number.isFinite(v)) throw new InputError(`${what}[${i}]: expected a finite count >= 0, got ${v}`);
-  }
-  return out;
-}
-
-function calibrationOf(s: SpectrumInput): EnergyCalibration {
-  if (s.calibration !== undefined) return s.calibration;
-  if (s.keVPerChannel !== undefined) {
-    if (!(s.keVPerChannel > 0) || !Number.isFinite(s.keVPerChannel)) {
-      throw new InputError(`keVPerChannel: expected a finite gain > 0 keV per channel, got ${s.keVPerChannel}`);
-    }
-    return { coefficients: [0, s.keVPerChannel] };
-  }
-  throw new InputError('calibration: the spectrum has no energy calibration and no keVPerChannel; identification needs energies');
-}
 
 /** One-shot convenience: builds the templates every call, so keep a NuclideIdentifier for repeated use. */
 export function identifyNuclides(spectrum: SpectrumInput, opts: IdentifierOptions & { background?: BackgroundSpectrum }): Identification {

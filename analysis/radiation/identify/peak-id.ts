@@ -42,6 +42,7 @@ import type {
 } from './types.js';
 import { type FittedPeak, type PeakAnalysis, analysePeaks, areaAt } from './peak-fit.js';
 import { type EnrichmentResult, uraniumEnrichment } from './peak-uranium.js';
+import { calibrationOf, checkCounts, round } from './input.js';
 import { EXCESS_FACTOR, type NaturalChain, assessNaturalChains } from './peak-background.js';
 
 /** Relative systematic error of an expected line area (efficiency model, attenuation, summing). */
@@ -563,25 +564,3 @@ function nearestEv(evidence: readonly Evidence[], E: number, tol: number, ok: (e
   return best;
 }
 
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-}
-
-function checkCounts(counts: ArrayLike<number>, what: string): Float64Array {
-  const out = counts instanceof Float64Array ? counts : Float64Array.from(counts);
-  for (let i = 0; i < out.length; i++) {
-    const v = out[i];
-    if (!(v >= 0) || !Number.isFinite(v)) throw new InputError(`${what}[${i}]: expected a finite count >= 0, got ${v}`);
-  }
-  return out;
-}
-
-function calibrationOf(s: SpectrumInput): EnergyCalibration {
-  if (s.calibration !== undefined) return s.calibration;
-  if (s.keVPerChannel !== undefined) {
-    if (!(s.keVPerChannel > 0) || !Number.isFinite(s.keVPerChannel)) throw new InputError(`keVPerChannel: expected a finite gain > 0 keV per channel, got ${s.keVPerChannel}`);
-    return { coefficients: [0, s.keVPerChannel] };
-  }
-  throw new InputError('calibration: the spectrum has no energy calibration and no keVPerChannel; identification needs energies');
-}
