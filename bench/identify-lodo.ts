@@ -8,6 +8,7 @@
 // background recorded by the template detector (another detector than the one that recorded the spectrum).
 
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DETECTORS, type DetectorModel, pointSourceDoseRate_uSv_h } from '../analysis/radiation/dose.js';
 import { NuclideIdentifier, type Identification } from '../analysis/radiation/identify.js';
 import { getNuclide, nuclideIds } from '../analysis/radiation/nuclides.js';
@@ -47,6 +48,8 @@ export interface LodoResult {
   reliability: { lo: number; hi: number; n: number; meanConfidence: number; accuracy: number }[];
   timing: { median_ms: number; p99_ms: number };
   wall_s: number;
+  /** Every spectrum whose top-1 was wrong: test detector, nuclide, shield, net counts and what was reported. */
+  misses: string[];
 }
 
 function sum(a: ArrayLike<number>): number {
@@ -63,6 +66,8 @@ export interface LodoOptions {
   trials?: number;
   backgroundSpectra?: number;
   seed?: number;
+  /** How the identifier fits a modelled background (IdentifierOptions.backgroundParts); its default when absent. */
+  backgroundParts?: 'soil' | 'separate';
 }
 
 export function evaluateLodo(opts: LodoOptions): LodoResult {
@@ -88,6 +93,7 @@ export function evaluateLodo(opts: LodoOptions): LodoResult {
     reliability: [],
     timing: { median_ms: 0, p99_ms: 0 },
     wall_s: 0,
+    misses: [],
   };
   const conf: { c: number; ok: boolean }[] = [];
   const times: number[] = [];
@@ -98,7 +104,7 @@ export function evaluateLodo(opts: LodoOptions): LodoResult {
     const tplModel = DETECTORS[pair.templates];
     let identifier = idByTemplate.get(pair.templates);
     if (identifier === undefined) {
-      identifier = new NuclideIdentifier({ detector: tplModel });
+      identifier = new NuclideIdentifier({ detector: tplModel, ...(opts.backgroundParts !== undefined ? { backgroundParts: opts.backgroundParts } : {}) });
       idByTemplate.set(pair.templates, identifier);
     }
     const simDet: SimDetector = { id: pair.test, model: testModel, offset: { x_m: 0, y_m: 0, z_m: 1 }, nChannels: nCh, keVPerChannel: kpc };
@@ -145,6 +151,7 @@ export function evaluateLodo(opts: LodoOptions): LodoResult {
               lv.top1++;
             }
             conf.push({ c: top?.confidence ?? 0, ok: top !== undefined && top.nuclide === nd.name });
+            if (!ok) res.misses.push(`${pair.test} ${nuclide} ${shield.id} ${level}: ${r.nuclides.map((n) => `${n.nuclide} ${n.confidence.toFixed(2)}`).join(', ') || '-'}${r.unknown ? ' (unknown)' : ''}`);
             if (nd.category !== 'SNM') {
               res.falseSnm.spectra++;
               const s = snmReported(r);
@@ -209,4 +216,20 @@ export function reliabilityRows(r: LodoResult): string[] {
     '| --- | ---: | ---: | ---: |',
     ...r.reliability.map((b) => `| ${b.lo.toFixed(2)}-${b.hi.toFixed(2)} | ${b.n} | ${Number.isNaN(b.meanConfidence) ? '-' : b.meanConfidence.toFixed(3)} | ${Number.isNaN(b.accuracy) ? '-' : `${(100 * b.accuracy).toFixed(1)} %`} |`),
   ];
+}
+
+// `npx tsx bench/identify-lodo.ts [--full] [--misses] [--background-parts=soil|separate]`: the quick run (the `--only rad`
+// bench's first figures) on its own, with every wrong top-1 listed on request.
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { refDataDir } = await import('./identify-lodo-data.js');
+  const parts = process.argv.find((a) => a.startsWith('--background-parts='))?.split('=')[1];
+  const l = evaluateLodo({ quick: !process.argv.includes('--full'), drfDir: refDataDir('drf'), ...(parts === 'soil' || parts === 'separate' ? { backgroundParts: parts } : {}) });
+  const pct = (v: { spectra: number; top1: number }): string => `${((100 * v.top1) / v.spectra).toFixed(1)} % of ${v.spectra}`;
+  const lines = [`LODO top-1 ${pct(l)} (${l.wall_s.toFixed(0)} s)`];
+  for (const [k, v] of [...Object.entries(l.byDetector), ...Object.entries(l.byCategory), ...Object.entries(l.byLevel)]) lines.push(`  ${k}: ${pct(v)}`);
+  lines.push(`false SNM ${(100 * l.falseSnm.rate).toFixed(2)} % of ${l.falseSnm.spectra}${l.falseSnm.examples.length ? ` (${l.falseSnm.examples.join('; ')})` : ''}`);
+  lines.push(`backgrounds with a nuclide / unknown: ${l.background.withNuclide} / ${l.background.unknown} of ${l.background.spectra}`);
+  lines.push(`ms per spectrum median / p99: ${l.timing.median_ms} / ${l.timing.p99_ms}`, ...reliabilityRows(l));
+  if (process.argv.includes('--misses')) lines.push('misses:', ...l.misses.map((m) => `  ${m}`));
+  process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -467,3 +467,77 @@ export async function benchIdentify(opts: { quick?: boolean } = {}): Promise<Ide
   );
   return { ...r, wall_s: (performance.now() - t0) / 1000 };
 }
+
+export interface IdentifyTiming {
+  detector: string;
+  spectra: number;
+  /** CPU of building the identifier (templates) and of its first call (the channel grid's rebinned templates). */
+  buildCpu_ms: number;
+  cpuMedian_ms: number;
+  cpuP99_ms: number;
+  wallMedian_ms: number;
+  wallP99_ms: number;
+}
+
+/**
+ * identify() per 1024-channel spectrum on a mix like an alarm's: a random library nuclide behind a random
+ * evaluation shield at 1-5 m with 1,000-20,000 net counts, and one spectrum in five background only. CPU time of
+ * the process per call (a shared machine inflates wall time, not this), after 30 calls of warm-up.
+ */
+export function timeIdentification(opts: { detectors?: readonly string[]; spectra?: number; seed?: number } = {}): IdentifyTiming[] {
+  const nCh = 1024;
+  const kpc = 3;
+  const rng = mulberry32(opts.seed ?? 4242);
+  const n = opts.spectra ?? 400;
+  const nuclides = nuclideIds();
+  const levels = [1000, 2000, 5000, 10000, 20000];
+  const out: IdentifyTiming[] = [];
+  for (const detName of opts.detectors ?? ['NaI-2x2', 'NaI-2x4x16']) {
+    const model = DETECTORS[detName];
+    if (model === undefined) throw new RangeError(`unknown detector '${detName}': expected one of ${Object.keys(DETECTORS).join(', ')}`);
+    const simDet: SimDetector = { id: detName, model, offset: { x_m: 0, y_m: 0, z_m: 1 }, nChannels: nCh, keVPerChannel: kpc };
+    const bg = naturalBackgroundRate(model, { nChannels: nCh, keVPerChannel: kpc, height_m: 1 });
+    const c0 = process.cpuUsage();
+    const identifier = new NuclideIdentifier({ detector: model });
+    identifier.identify({ counts: new Float64Array(nCh).fill(1), liveTime_s: 1, keVPerChannel: kpc });
+    const cb = process.cpuUsage(c0);
+    const spectra: { counts: Float64Array; live: number }[] = [];
+    while (spectra.length < n + 30) {
+      if (rng() < 0.2) {
+        const live = 5 + 115 * rng();
+        spectra.push({ counts: sample(rng, [{ rate: bg, scale: 1 }], live, nCh), live });
+        continue;
+      }
+      const nuclide = nuclides[Math.floor(rng() * nuclides.length)];
+      const shield = EVAL_SHIELDS[Math.floor(rng() * EVAL_SHIELDS.length)];
+      const src = sourceRate(simDet, bg, nuclide, referenceActivity_Bq(nuclide, 1), shield, 1 + 4 * rng());
+      const rate = sum(src);
+      if (!(rate / sum(bg) >= 0.01)) continue;
+      const live = levels[Math.floor(rng() * levels.length)] / rate;
+      spectra.push({ counts: sample(rng, [{ rate: src, scale: 1 }, { rate: bg, scale: 1 }], live, nCh), live });
+    }
+    const cpu: number[] = [];
+    const wall: number[] = [];
+    spectra.forEach((s, i) => {
+      const w0 = performance.now();
+      const u0 = process.cpuUsage();
+      identifier.identify({ counts: s.counts, liveTime_s: s.live, keVPerChannel: kpc });
+      const u = process.cpuUsage(u0);
+      if (i < 30) return;
+      wall.push(performance.now() - w0);
+      cpu.push((u.user + u.system) / 1000);
+    });
+    cpu.sort((a, b) => a - b);
+    wall.sort((a, b) => a - b);
+    out.push({
+      detector: detName,
+      spectra: cpu.length,
+      buildCpu_ms: Math.round((cb.user + cb.system) / 1000),
+      cpuMedian_ms: Number(quantile(cpu, 0.5).toFixed(2)),
+      cpuP99_ms: Number(quantile(cpu, 0.99).toFixed(2)),
+      wallMedian_ms: Number(quantile(wall, 0.5).toFixed(2)),
+      wallP99_ms: Number(quantile(wall, 0.99).toFixed(2)),
+    });
+  }
+  return out;
+}

@@ -233,7 +233,7 @@ if (process.argv[1] && import.meta.filename === process.argv[1]) {
     else out(`real background ${x.data} [${x.licence}], ${x.how}: configured ${x.configured_per_h}/h over ${x.hours.toFixed(2)} h: ${x.alarms} alarms = ${x.measured_per_h.toFixed(2)}/h, 95 % ${fmtCi(x.ci95_per_h, 2)} ${JSON.stringify(x.tests)}`);
   }
   const v = r.varying;
-  out(`soil changing +-30 % per element, 4 Hz, continuous ${v.far.hours.toFixed(2)} h: ${v.far.alarms} alarms = ${v.far.measured_per_h.toFixed(2)}/h at ${v.configured_per_h}/h, 95 % ${fmtCi(v.far.ci95_per_h, 2)} ${JSON.stringify(v.far.tests)}`);
+  out(`soil changing +-30 % per element, 4 Hz, continuous ${v.far.hours.toFixed(2)} h: ${v.far.alarms} alarm events (${v.far.onsets} monitor onsets) = ${v.far.measured_per_h.toFixed(2)}/h at ${v.configured_per_h}/h, 95 % ${fmtCi(v.far.ci95_per_h, 2)} ${JSON.stringify(v.far.tests)}`);
   for (const p of v.pd) out(`  PD ${p.nuclide} ${p.activity_uCi} uCi at ${p.distance_m} m, 5 km/h, learning from the drive: ${p.detected}/${p.passes} = ${p.pd.toFixed(2)}, 95 % ${fmtCi(p.ci95, 2)} ${JSON.stringify(p.tests)}`);
   out(`rad alarm CPU, ${r.speed.detectors} detectors x ${r.speed.measurements} measurements (${r.speed.data_s} s at 4 Hz): ${r.speed.cpu_s.toFixed(2)} s without identification, ${r.speed.cpuWithIdentify_s.toFixed(2)} s with it (${r.speed.alarms} alarms)`);
   for (const p of r.pd) {

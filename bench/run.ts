@@ -12,6 +12,7 @@ const MODULES: Record<string, [file: string, fn: string]> = {
   calibration: ['./calibration.js', 'benchCalibration'],
   xray: ['./xray.js', 'benchXray'],
   camera: ['./camera.js', 'benchCamera'],
+  'camera-mot': ['./camera-mot.js', 'benchCameraMot'],
   'rad-measured': ['./rad-measured.js', 'benchRadMeasured'],
 };
 const SECTIONS = ['spine', 'rad', ...Object.keys(MODULES)];
@@ -69,7 +70,12 @@ if (runRad) {
   } catch (e) {
     report('identification, leave-one-detector-out', `not run: ${(e as Error).message}`);
   }
-  const { benchIdentify } = await import('./identify.js');
+  const { benchIdentify, timeIdentification } = await import('./identify.js');
+  for (const tm of timeIdentification({ spectra: quick ? 100 : 400 })) report(`identification per 1024-channel spectrum, alarm-like mix, ${tm.detector} (CPU ms, median / p99; template build CPU ms)`, `${tm.cpuMedian_ms.toFixed(2)} / ${tm.cpuP99_ms.toFixed(2)}; ${tm.buildCpu_ms}`);
+  const { benchIdentifyConfidence, reliabilityMarkdown } = await import('./identify-confidence.js');
+  const cf = benchIdentifyConfidence({ quick, outDir: 'out/bench' });
+  report(`identification confidence, held-out detectors: ECE raw / calibrated (${cf.evaluation.calls} calls; diagram ${cf.svgPath})`, `${cf.raw.ece.toFixed(3)} / ${cf.calibratedShipped.ece.toFixed(3)}`);
+  process.stdout.write(`\nreliability of the calibrated confidence, evaluation set:\n${reliabilityMarkdown(cf.calibratedShipped).join('\n')}\n\n`);
   const r = await benchIdentify({ quick });
   report('nuclide identification top-1 accuracy at 5,000 net counts', `${(100 * r.accuracyAt5000).toFixed(2)} % (${r.byLevel.find((l) => l.netCounts === 5000)?.spectra ?? '?'} spectra)`);
   report('false identifications on background-only spectra', `${(100 * r.background.falseRate).toFixed(2)} % of ${r.background.spectra}`);

@@ -14,6 +14,7 @@ import { registerDoseFactor } from './commands/dose-factor.js';
 import { registerBackground } from './commands/background.js';
 import { registerCheck } from './commands/check.js';
 import { registerXray } from './commands/xray-flat-field.js';
+import { registerXrayPalette } from './commands/xray-palette.js';
 import { registerSign } from './commands/sign.js';
 import { registerPush } from './commands/push.js';
 import { registerHistory } from './commands/history.js';
@@ -60,7 +61,7 @@ export function createProgram(io: Io, state: { code: number }): Command {
   // Subcommands copy exitOverride and configureOutput when created: register them after configuring the program,
   // in the order --help lists them.
   const ctx = createContext(io, state);
-  for (const register of [registerKeygen, registerEnergy, registerResolution, registerEfficiency, registerDoseFactor, registerBackground, registerCheck, registerXray, registerSign, registerPush, registerHistory, registerDiff, registerRollback]) {
+  for (const register of [registerKeygen, registerEnergy, registerResolution, registerEfficiency, registerDoseFactor, registerBackground, registerCheck, registerXray, registerXrayPalette, registerSign, registerPush, registerHistory, registerDiff, registerRollback]) {
     register(program, ctx);
   }
   return program;

@@ -57,6 +57,21 @@ export const CalibrationResults = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** X-ray pseudo-colour palette fitted to a step wedge (the palette file beside the record) and its leave-one-out figures. */
+    xrayPalette: Type.Optional(
+      Type.Object(
+        {
+          file: Type.String(),
+          sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+          name: Type.String({ minLength: 1, maxLength: 64 }),
+          anchors: Type.Integer({ minimum: 2 }),
+          looRmsAttenuation: Type.Number(),
+          looRmsZeff: Type.Number(),
+          looClassErrors: Type.Integer({ minimum: 0 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

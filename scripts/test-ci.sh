@@ -8,7 +8,7 @@ SUDO=
 [[ $(id -u) == 0 ]] || SUDO=sudo
 pkgs=(mosquitto mosquitto-clients influxdb influxdb-client libxml2-utils openssl
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-  podman debootstrap socat)
+  podman debootstrap socat python3-onnx python3-numpy)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -23,6 +23,8 @@ fi
 export ONNXRUNTIME_NODE_INSTALL=skip
 echo "[test-ci] npm ci"
 npm ci --no-audit --no-fund
+echo "[test-ci] camera detector converted to ONNX (models/camera-coco/README.md; the TFJS route is the fallback)"
+bash scripts/convert-models.sh
 echo "[test-ci] type check"
 npm run typecheck
 echo "[test-ci] tests"

@@ -116,6 +116,8 @@ export function chooseDetector(file: DetectorEvidence, options: DetectorChoiceOp
     if (d.description !== undefined) fields.push(['N42 RadDetectorDescription', d.description]);
     // An SPE's detector id is its DETDESC# ("detector" when there is none).
     if (isSpe && d.id !== 'detector') fields.push(['SPE DETDESC#', d.id]);
+    // A CSV's detector id is its `# detector:` comment ("csv" when there is none).
+    if (file.format === 'CSV' && d.id !== 'csv') fields.push(['CSV # detector', d.id]);
   }
   if (file.instrument?.model !== undefined) fields.push([isSpe ? 'instrument model' : isRadiaCode ? 'RadiaCode XML DeviceConfigReference' : 'N42 RadInstrumentModelName', file.instrument.model]);
   if (file.mcaId !== undefined) fields.push(['SPE $MCA_ID', file.mcaId]);

@@ -39,9 +39,11 @@ import type { EnergyCalibration } from './spectrum.js';
 import { type UraniumAssessment, assessUranium } from './identify/uranium.js';
 import { identifyByPeaks, isHighResolution } from './identify/peak-id.js';
 import { chainExcess } from './identify/norm.js';
+import { byEvidence } from './identify/order.js';
 import { calibrationOf, checkCounts, round } from './identify/input.js';
 import { NATURAL_CHAIN, NATURAL_EXCESS, UNKNOWN_LINE_Z, onlyAnnihilation, verifyLines } from './identify/acceptance.js';
 import { type FitResult, amplitudeCovariance, dataTerm, poissonNnls, scoreStatistic } from './identify/fit.js';
+import { calibratedConfidence } from './identify/confidence.js';
 import {
   type Column,
   DEFAULT_SHIELD_VARIANTS,
@@ -175,6 +177,13 @@ export class NuclideIdentifier {
   identify(spectrum: SpectrumInput, opts: { background?: BackgroundSpectrum } = {}): Identification {
     // HPGe-class resolution: every line is a peak of its own, so peaks are the evidence (identify/peak-id.ts).
     if (isHighResolution(this.options.detector)) return identifyByPeaks(spectrum, { ...this.options, ...opts });
+    // The fit's raw score through the calibrated map (identify/confidence.ts): monotone, so the order stays.
+    const r = this.identifyByFit(spectrum, opts);
+    if (this.options.rawConfidence !== true) for (const n of r.nuclides) n.confidence = round(calibratedConfidence(n.confidence), 4);
+    return r;
+  }
+
+  private identifyByFit(spectrum: SpectrumInput, opts: { background?: BackgroundSpectrum }): Identification {
     const counts = checkCounts(spectrum.counts, 'counts');
     if (!(spectrum.liveTime_s > 0) || !Number.isFinite(spectrum.liveTime_s)) {
       throw new InputError(`liveTime_s: expected a finite time > 0 s, got ${spectrum.liveTime_s}`);
@@ -676,7 +685,7 @@ export class NuclideIdentifier {
         share: 0,
       });
     }
-    nuclides.sort((a, b) => b.confidence - a.confidence || b.significance - a.significance);
+    nuclides.sort(byEvidence);
     const netTotal = nuclides.reduce((t, n) => t + Math.max(0, n.netCounts), 0);
     for (const n of nuclides) n.share = netTotal > 0 ? round(Math.max(0, n.netCounts) / netTotal, 4) : 0;
     const { uranium, notes } = this.uraniumCheck(p, model, grid, gain, dispersion, nuclides);

@@ -175,7 +175,11 @@ export class ByteTracker {
     this.last_s = undefined;
   }
 
-  update(dets: readonly TrackInput[], t_s: number): Track[] {
+  /**
+   * `observed`, when given, says whether the detector looked at a (predicted) box this frame (motion gating): a track
+   * it did not look at that was matched when last looked at is carried on its prediction, reported and not aged.
+   */
+  update(dets: readonly TrackInput[], t_s: number, opts: { observed?: (box: [number, number, number, number]) => boolean } = {}): Track[] {
     const o = this.o;
     const prev_s = this.last_s;
     const dt = prev_s === undefined ? 0 : Math.max(0, t_s - prev_s);
@@ -219,6 +223,13 @@ export class ByteTracker {
     // Tentative tracks get one chance against what is left of the confident detections.
     const tentative = this.tracks.filter((t) => !t.confirmed);
     const s3 = match(tentative, s1.dets, o.iouNew);
+    if (opts.observed && prev_s !== undefined) {
+      for (const tr of this.tracks) {
+        if (matched.has(tr) || tr.lastSeen_s < prev_s - 1e-9 || opts.observed(tr.kf.box())) continue;
+        tr.lastSeen_s = t_s;
+        matched.add(tr);
+      }
+    }
     // A tentative track not matched at once was noise.
     this.tracks = this.tracks.filter((t) => t.confirmed || matched.has(t));
     for (const d of s3.dets) {

@@ -10,9 +10,29 @@
 // - metal over a share of the contents where the declared goods should hold little (textiles, paper) → review;
 // - an impenetrable region larger than the threshold (could hide anything) → review;
 // - a mass seen by the beam far from the declared weight → review;
+// - when the threat stage could not read this kind of input (a single-energy image for a model that needs the
+//   low-energy channel, a pseudo-colour export for a model trained on measured pairs), the reasons say so and the
+//   density and shape rules stand in for it: a dense compact object or an organic-block-like slab → review;
 // - otherwise clear, saying why.
 import { Type, type Static } from '@sinclair/typebox';
+import { DEFAULT_DENSITY, type DensitySummary } from './density.js';
 import type { MaterialsSummary } from './materials.js';
+
+export const DensityConfigSchema = Type.Object(
+  {
+    denseAttenuation: Type.Number({ exclusiveMinimum: 0, default: DEFAULT_DENSITY.denseAttenuation, description: 'single energy: A_high at or above this is dense (about 3 mm of steel)' }),
+    denseArea_cm2: Type.Number({ minimum: 0, default: DEFAULT_DENSITY.denseArea_cm2, description: 'a dense region at least this large → review' }),
+    densePermille: Type.Number({ minimum: 0, default: DEFAULT_DENSITY.densePermille, description: 'the same in ‰ of the object pixels when the pixel size is unknown' }),
+    structuralLength_cm: Type.Number({ minimum: 0, default: DEFAULT_DENSITY.structuralLength_cm, description: 'dense regions longer than this and thin are structure (trolley bars)' }),
+    structuralWidth_cm: Type.Number({ minimum: 0, default: DEFAULT_DENSITY.structuralWidth_cm }),
+    blockMinAttenuation: Type.Number({ minimum: 0, default: DEFAULT_DENSITY.blockMinAttenuation }),
+    blockArea_cm2: Type.Number({ minimum: 0, default: DEFAULT_DENSITY.blockArea_cm2, description: 'a uniform block-like slab at least this large → review' }),
+    blockFill: Type.Number({ minimum: 0, maximum: 1, default: DEFAULT_DENSITY.blockFill }),
+    blockMinSide_cm: Type.Number({ minimum: 0, default: DEFAULT_DENSITY.blockMinSide_cm }),
+    blockUniformity: Type.Number({ minimum: 0, default: DEFAULT_DENSITY.blockUniformity }),
+  },
+  { additionalProperties: false, description: 'density and shape rules used where the threat stage cannot read the input' },
+);
 
 export const DecisionConfigSchema = Type.Object(
   {
@@ -42,6 +62,7 @@ export const DecisionConfigSchema = Type.Object(
       default: 2,
       description: 'mass seen by the beam more than this many times the declared weight (+1 kg), or less than 1/this (-1 kg) → review; 0: off',
     }),
+    density: Type.Optional(DensityConfigSchema),
   },
   { additionalProperties: false },
 );
@@ -73,6 +94,12 @@ export interface DecisionInput {
   declaration?: Declaration;
   /** Why the scan could not be (fully) analysed; any entry forces at least review. */
   problems?: readonly string[];
+  /**
+   * Threat stages that did not run because the input cannot feed them (not a failure), each with why. When
+   * present, `density` carries the rules that stand in for them.
+   */
+  threatStageNotRun?: readonly string[];
+  density?: DensitySummary;
 }
 
 export interface DecisionResult {
@@ -108,6 +135,17 @@ export function decide(input: DecisionInput, cfg: DecisionConfig = DEFAULT_DECIS
     if (inspectAt !== undefined && d.score >= inspectAt) raise('inspect', `${d.class} ${d.score.toFixed(2)} >= ${inspectAt}${where}`);
     else if (d.score >= cfg.reviewScore) raise('review', `${d.class} ${d.score.toFixed(2)} >= review ${cfg.reviewScore}${where}`);
   }
+  const notRun = input.threatStageNotRun ?? [];
+  const dens = input.density;
+  for (const why of notRun) reasons.push(`threat stage not run: ${why}; decided on materials, density and shape`);
+  if (dens !== undefined) {
+    const size = (r: DensitySummary['dense'][number]): string =>
+      r.area_cm2 !== undefined ? `${r.area_cm2.toFixed(0)} cm2, ${r.length.toFixed(0)} x ${r.width.toFixed(1)} cm` : `${r.pixels} px`;
+    const what = dens.basis === 'metal-class' ? 'metal' : 'dense';
+    for (const r of dens.dense.slice(0, 3)) raise('review', `${what} object ${size(r)} at ${r.box.x},${r.box.y} (mean attenuation ${r.meanAttenuation.toFixed(2)}): could be a weapon, no threat model for this input`);
+    if (dens.dense.length > 3) raise('review', `${dens.dense.length - 3} more ${what} objects`);
+    for (const r of dens.blocks.slice(0, 2)) raise('review', `organic-block-like slab ${size(r)} at ${r.box.x},${r.box.y} (uniform, mean attenuation ${r.meanAttenuation.toFixed(2)})`);
+  }
   const m = input.materials;
   const chapter = hsChapter(input.declaration?.hsCode);
   if (m !== undefined) {
@@ -128,10 +166,14 @@ export function decide(input: DecisionInput, cfg: DecisionConfig = DEFAULT_DECIS
   }
   if (decision === 'clear') {
     const top = sorted[0];
-    reasons.push(
-      top === undefined ? `no detection over review ${cfg.reviewScore}` : `top detection ${top.class} ${top.score.toFixed(2)} < review ${cfg.reviewScore}`,
-    );
+    // With no threat stage run, "no detection" would claim a look that did not happen.
+    if (top !== undefined || notRun.length === 0) {
+      reasons.push(top === undefined ? `no detection over review ${cfg.reviewScore}` : `top detection ${top.class} ${top.score.toFixed(2)} < review ${cfg.reviewScore}`);
+    }
     if (m !== undefined) reasons.push(`materials consistent with ${declared(input.declaration)}`);
+    if (dens !== undefined) {
+      reasons.push(`nothing ${dens.basis === 'metal-class' ? 'metal' : 'dense'} or block-like${dens.structural > 0 ? ` (${dens.structural} long thin structure${dens.structural > 1 ? 's' : ''} such as trolley bars not counted)` : ''}`);
+    }
   }
   return { decision, reasons: reasons.slice(0, 32).map((r) => (r.length > 256 ? `${r.slice(0, 253)}...` : r)) };
 }

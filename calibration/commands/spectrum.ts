@@ -9,7 +9,7 @@ import { readJson } from './common.js';
 
 /** What an analysis writes with --out and prints with --json; `sign` merges the `results` of several of them. */
 export interface AnalysisFile {
-  kind: 'energy' | 'resolution' | 'efficiency' | 'dose-factor' | 'background' | 'xray-flat-field';
+  kind: 'energy' | 'resolution' | 'efficiency' | 'dose-factor' | 'background' | 'xray-flat-field' | 'xray-palette';
   detector: string;
   inputs: { file: string; sha256: string }[];
   results: Partial<CalibrationResults>;

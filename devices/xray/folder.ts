@@ -57,7 +57,7 @@ export class XrayFolderError extends CustomsError {
   }
 }
 
-export const IMAGE_EXTENSIONS = ['.png', '.tif', '.tiff', '.dcs', '.dcm'];
+export const IMAGE_EXTENSIONS = ['.png', '.tif', '.tiff', '.dcs', '.dcm', '.jpg', '.jpeg', '.bmp'];
 export const DONE_DIR = 'done';
 export const DEFAULT_JOURNAL = '.xray-folder-journal';
 /** How long stop() lets the pipeline finish the scan in hand. */

@@ -4,9 +4,11 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { InputError } from '../../common/errors.js';
 import { writeDataset } from '../vision/dataset.js';
+import { registerCameraAnalyze, runMotEval } from './camera-analyze.js';
 import { evaluateVideo } from '../vision/evaluate.js';
 import { hallScenario, randomScenario } from '../../analysis/vision/scene.js';
 import { writeSceneVideo } from '../vision/video.js';
+import { layoutFromConfig, readFirstFrame, renderZones } from '../vision/zones.js';
 import { resolveCardPath } from '../xray/atr.js';
 
 function int(name: string) {
@@ -34,7 +36,10 @@ export function registerCameraCommands(program: Command): void {
       '\nExamples:\n' +
         '  customs-edge camera scene --out /tmp/hall.avi                       # scripted 60 s hall + hall.avi.truth.json\n' +
         '  customs-edge camera dataset --out /tmp/cam/train --frames 1800 --seed 1000\n' +
-        '  customs-edge camera eval --size 640x480                             # MOTA, id switches, event precision/recall\n',
+        '  customs-edge camera eval --size 640x480                             # MOTA, id switches, event precision/recall\n' +
+        '  customs-edge camera analyze /tmp/mot/TUD-Stadtmitte --mot /tmp/ts.txt  # tracks + events on footage; MOT lines\n' +
+        '  customs-edge camera eval --gt /tmp/mot/TUD-Stadtmitte/gt/gt.txt --pred /tmp/ts.txt  # MOTA, IDF1, HOTA\n' +
+        '  customs-edge camera zones hall.avi --config node.json --grid --out zones.png  # zones and masks over the first frame\n',
     );
 
   cam
@@ -66,18 +71,41 @@ export function registerCameraCommands(program: Command): void {
     });
 
   cam
+    .command('zones')
+    .description('zone editor without a GUI: the first frame of a video or an image with the configured zones (labelled) and exclusion masks (hatched) drawn over it, as PNG')
+    .argument('<input>', 'video file (read through the GStreamer child, as the node reads it) or image (.png, .jpg)')
+    .requiredOption('--out <file>', 'PNG to write')
+    .option('--config <node.json>', 'node config whose camera pipeline holds the zones and cameras[].exclude masks')
+    .option('--camera <id>', 'camera whose zones and masks to draw (default: the first in the config)')
+    .option('--grid [step]', 'draw normalised coordinates every step (default 0.05) to read polygon vertices off', Number)
+    .action(async (input: string, o: { out: string; config?: string; camera?: string; grid?: number | true }) => {
+      const layout = o.config ? layoutFromConfig(resolve(o.config), o.camera) : { camera: o.camera ?? '', zones: [], exclude: [] };
+      const frame = await readFirstFrame(input);
+      const grid = o.grid === true ? 0.05 : o.grid;
+      const r = await renderZones({ frame, layout, out: o.out, ...(grid !== undefined ? { grid } : {}) });
+      process.stdout.write(`${o.out}: ${r.width}x${r.height}, ${layout.zones.length} zones, ${layout.exclude.length} exclusion masks${layout.camera ? ` (camera ${layout.camera})` : ''}\n`);
+    });
+
+  registerCameraAnalyze(cam);
+
+  cam
     .command('eval')
     .description('render the scripted hall, read it back through the GStreamer child, detect + track + events; print MOTA and event precision/recall')
     .option('--size <WxH>', 'frame size', '640x480')
     .option('--seed <n>', 'scene seed (colours)', int('seed'), 7)
-    .option('--model <card>', 'detector model card (a relative path not found here is taken from the installed package)', 'models/camera-detector/model-card.json')
+    .addOption(new Option('--detector <kind>', 'coco: the pretrained COCO detector (real footage); onnx: a model card, such as the synthetic-scene detector the hall was made for').choices(['coco', 'onnx']).default('coco'))
+    .option('--model <name|card>', 'coco: nanodet (default) or centernet; onnx: model card (default models/camera-detector/model-card.json; a relative path not found here is taken from the installed package)')
     .option('--video <file>', 'where to write the video', '/tmp/customs-camera-eval.avi')
     .option('--score <p>', 'detector score threshold instead of the card\'s', Number)
     .option('--json', 'print JSON')
-    .action(async (o: { size: string; seed: number; model: string; video: string; score?: number; json?: boolean }) => {
+    .option('--gt <gt.txt>', 'score MOTChallenge results (--pred) against this ground truth instead: MOTA, MOTP, IDF1, HOTA, ids per true identity')
+    .option('--pred <mot.txt>', 'MOTChallenge result lines (camera analyze --mot writes them)')
+    .action(async (o: { size: string; seed: number; detector: 'coco' | 'onnx'; model?: string; video: string; score?: number; json?: boolean; gt?: string; pred?: string }) => {
+      if (o.gt !== undefined || o.pred !== undefined) return runMotEval(o);
       const [width, height] = size(o.size);
       const truth = await writeSceneVideo({ scenario: hallScenario({ width, height, seed: o.seed }), file: resolve(o.video), truthFile: false });
-      const r = await evaluateVideo({ video: resolve(o.video), truth, card: resolveCardPath(o.model), ...(o.score !== undefined ? { score: o.score } : {}) });
+      const model = o.model === undefined ? {} : { model: o.detector === 'onnx' ? resolveCardPath(o.model) : o.model };
+      const r = await evaluateVideo({ video: resolve(o.video), truth, detector: { kind: o.detector, ...model, ...(o.score !== undefined ? { score: o.score } : {}) } });
       if (o.json) {
         process.stdout.write(`${JSON.stringify({ ...r, events: r.events.map((e) => ({ type: e.type, t_s: e.t_s, trackIds: e.trackIds })) }, null, 2)}\n`);
         return;

@@ -22,5 +22,6 @@ export const EDGE_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   'xray verdict': ['customs-edge xray verdict --log /var/lib/customs/xray tip-7-000001 threat --class gun --by officer-12'],
   'camera scene': ['customs-edge camera scene --out /tmp/hall.avi --size 320x240'],
   'camera dataset': ['customs-edge camera dataset --out /tmp/cam/train --frames 1800 --seed 1000'],
-  'camera eval': ['customs-edge camera eval --size 320x240 --json'],
+  'camera eval': ['customs-edge camera eval --size 320x240 --json', 'customs-edge camera eval --gt /tmp/mot/TUD-Stadtmitte/gt/gt.txt --pred /tmp/ts.txt   # MOTA, IDF1, HOTA'],
+  'camera analyze': ['customs-edge camera analyze /tmp/mot/TUD-Stadtmitte --det /tmp/mot/TUD-Stadtmitte/det/det.txt --mot /tmp/ts.txt', 'customs-edge camera analyze hall.avi --json --max-frames 300 > tracks.json'],
 };

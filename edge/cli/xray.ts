@@ -19,9 +19,19 @@ import { formatErrors } from '../../protocol/index.js';
 
 const validateSidecar = new Ajv({ allErrors: true, strict: false }).compile(SidecarSchema);
 
-/** The sidecar given, or `<base>.json` beside the image (base without _high/_low), if any. */
-function findSidecar(image: string, explicit: string | undefined): Sidecar | undefined {
-  const candidates = explicit !== undefined ? [explicit] : [image.replace(/([_.-](high|low|he|le))?\.(png|tiff?|dcs|dcm)$/i, '.json')];
+/** Where the sidecar of an image would be: `<base>.json` beside it, base without the extension and _high/_low; undefined for a name without an extension. */
+export function sidecarPath(image: string): string | undefined {
+  const m = /^(.*?)([_.-](high|low|he|le))?\.[A-Za-z0-9]{1,5}$/i.exec(image);
+  if (m === null || m[1] === undefined || m[1] === '' || /[\\/]$/.test(m[1])) return undefined;
+  const json = `${m[1]}.json`;
+  // An image named *.json cannot be its own sidecar.
+  return json === image ? undefined : json;
+}
+
+/** The sidecar given, or `<base>.json` beside the image (base without _high/_low), if any: it is optional. */
+export function findSidecar(image: string, explicit: string | undefined): Sidecar | undefined {
+  const beside = sidecarPath(image);
+  const candidates = explicit !== undefined ? [explicit] : beside !== undefined ? [beside] : [];
   for (const c of candidates) {
     if (!existsSync(c)) {
       if (explicit !== undefined) throw new InputError(`${c}: sidecar does not exist`);
@@ -49,8 +59,13 @@ export function registerXrayCommands(program: Command): void {
     .description('X-ray node: inspect scans (materials, threat recognition, staged decision) and generate synthetic TIP images')
     .addHelpText(
       'after',
-      '\nImages are 16-bit grey PNG or TIFF: one image (single energy) or a high/low pair (dual energy), with an\n' +
-        'optional JSON sidecar {scanId, scanner, energies_kV, declaration: {hsCode, goods, weight_kg, origin}}.\n' +
+      '\nImages: 16-bit grey PNG or TIFF, one (single energy) or a high/low pair (dual energy); 8-bit grey exports (PNG,\n' +
+        'JPEG, BMP, TIFF) as single energy; 8-bit pseudo-colour exports (JPEG, PNG, BMP: orange organic, green inorganic,\n' +
+        'blue metal, black opaque) read through a palette (--palette: built-in generic or customs-render, or a file from\n' +
+        '`customs-calib xray palette`). Optional JSON sidecar {scanId, scanner, energies_kV, pitch_cm, declaration: {hsCode,\n' +
+        'goods, weight_kg, origin}}, default <base>.json beside the image.\n' +
+        'A threat model that cannot read the input (single energy, pseudo-colour) is not run: the reasons say so and\n' +
+        'density and shape rules decide (a dense compact object or a block-like slab goes to review).\n' +
         'DICOS/DICOM (.dcs, .dcm): one file of 1 frame, or 2 frames (high, low), or a _high/_low pair; uncompressed\n' +
         '16-bit, little endian; the file gives scan id, scanner, energies and pixel size (a sidecar adds the declaration).\n' +
         'Decisions: clear (no threat, materials fit the declaration), review (a screener looks), inspect (open it).\n' +
@@ -71,13 +86,14 @@ export function registerXrayCommands(program: Command): void {
     .addOption(new Option('--pitch <cm>', 'scanner pixel size at the belt in cm (default: sidecar pitch_cm, else 0.25)').argParser(Number))
     .addOption(new Option('--max-side <px>', 'analysis resolution (longer side)').argParser(Number).default(1024))
     .option('--references <dir>', 'dark/open-beam references: <dir>/<high|low>/dark.png and open.png')
+    .option('--palette <name|file>', 'palette of pseudo-colour exports: generic, customs-render or a palette file', 'generic')
     .option('--render <png>', 'write the screener colour rendering (orange organic, green inorganic, blue metal)')
     .option('--json', 'print the full result as JSON')
     .action(
       async (
         image: string,
         low: string | undefined,
-        opts: { sidecar?: string; card?: string[]; atr: boolean; pitch?: number; maxSide: number; references?: string; render?: string; json?: boolean },
+        opts: { sidecar?: string; card?: string[]; atr: boolean; pitch?: number; maxSide: number; references?: string; palette: string; render?: string; json?: boolean },
       ) => {
         let sidecar = findSidecar(image, opts.sidecar);
         // A DICOS file carries scan id, scanner, energies and pixel size itself; a JSON sidecar adds the declaration.
@@ -107,7 +123,7 @@ export function registerXrayCommands(program: Command): void {
         }
         const { result, planes } = await inspectScan(
           { scanId: sidecar?.scanId ?? image, high: image, ...(low !== undefined ? { low } : {}), ...(sidecar !== undefined ? { sidecar } : {}), problems },
-          { stages, maxSide: opts.maxSide, pitch_cm: opts.pitch ?? 0.25, ...(opts.references !== undefined ? { referencesDir: opts.references } : {}) },
+          { stages, maxSide: opts.maxSide, pitch_cm: opts.pitch ?? 0.25, palette: opts.palette, ...(opts.references !== undefined ? { referencesDir: opts.references } : {}) },
         );
         for (const d of detectors) await d.close();
         if (opts.render !== undefined && planes?.classes !== undefined) {
@@ -118,7 +134,7 @@ export function registerXrayCommands(program: Command): void {
         } else {
           const m = result.materials;
           const lines = [
-            `scan ${result.scanId}: ${result.decision.toUpperCase()}`,
+            `scan ${result.scanId}: ${result.decision.toUpperCase()}${result.input !== undefined ? ` (${result.input.kind}, ${result.input.bits}-bit ${result.input.format}${result.input.palette !== undefined ? `, palette ${result.input.palette}` : ''})` : ''}`,
             ...result.reasons.map((r) => `  reason: ${r}`),
             `detections (${result.detections.length}):`,
             ...result.detections.map((d) => `  ${d.class.padEnd(14)} ${d.score.toFixed(2)}  box ${d.box.join(',')}  (${d.stage})`),

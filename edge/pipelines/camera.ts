@@ -1,18 +1,18 @@
 // The camera node's pipeline: per camera a GStreamer child → detector → tracker → events; only event summaries
 // leave the box (frames and crops stay on its disk).
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import sharp from 'sharp';
 import { ConfigError } from '../../common/errors.js';
 import { formatErrors, type BodyOf, type StatusMsg } from '../../protocol/index.js';
 import { CameraSource, type CameraState, type Frame } from '../../devices/camera/source.js';
-import { OnnxDetector } from '../inference/detector.js';
+import { detectorSpecFrom, loadCameraDetector, type CameraDetector } from '../vision/detectors.js';
 import type { Component, ComponentContext, ComponentSpec } from '../../contract/component.js';
 import { CameraAnalyzer } from '../vision/analyzer.js';
+import { configPolygonProblems } from '../../analysis/vision/polygon.js';
 import type { CameraEvent } from '../../analysis/vision/events.js';
 
 const Point = Type.Tuple([Type.Number({ minimum: 0, maximum: 1 }), Type.Number({ minimum: 0, maximum: 1 })]);
@@ -27,12 +27,31 @@ export const CameraOptionsSchema = Type.Object(
           pipeline: Type.Optional(Type.String({ minLength: 1, description: 'GStreamer description of the video source (e.g. videotestsrc is-live=true)' })),
           live: Type.Optional(Type.Boolean()),
           loop: Type.Optional(Type.Boolean({ description: 'replay a file from the start at its end' })),
+          exclude: Type.Optional(Type.Array(Type.Array(Point, { minItems: 3 }), { description: 'exclusion masks: polygons in normalised frame coordinates; detections whose foot point (bottom centre) lies inside one are dropped' })),
         },
         { additionalProperties: false },
       ),
       { minItems: 1, maxItems: 32 },
     ),
-    model: Type.Optional(Type.String({ description: 'detector model card (JSON); default models/camera-detector/model-card.json' })),
+    model: Type.Optional(Type.String({ description: 'ONNX detector model card (JSON), e.g. models/camera-detector/model-card.json (the synthetic-scene fixture); same as detector: { kind: "onnx", model }' })),
+    detector: Type.Optional(
+      Type.Object(
+        {
+          kind: Type.Optional(Type.Union([Type.Literal('coco'), Type.Literal('onnx')], { description: 'coco (default): pretrained COCO people/luggage detector; onnx: a model card' })),
+          model: Type.Optional(Type.String({ minLength: 1, description: 'coco: nanodet (default) or centernet; onnx: model card path' })),
+          score: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'score threshold (thresholds.score, then the model default otherwise)' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    gate: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'motion-gated detection: the detector runs on moving regions and a full frame every fullFrameEvery_s; the tracker carries boxes in between (docs/camera-gating.md)' }),
+        fullFrameEvery_s: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 60, description: 'a full-frame detection at least this often (default 3 s)' })),
+        refresh_s: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10, description: 'a moving track is re-detected at least this often (default 0.2 s)' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     zones: Type.Array(
       Type.Object(
         {
@@ -87,18 +106,9 @@ export function parseCameraOptions(spec: ComponentSpec): CameraOptions {
   o.zones.forEach((z, i) => {
     if (z.camera !== undefined && !ids.has(z.camera)) problems.push(`pipelines/${spec.name}/options/zones/${i}/camera: "${z.camera}" is not one of the cameras`);
   });
+  problems.push(...configPolygonProblems(o, `pipelines/${spec.name}/options`));
   if (problems.length) throw new ConfigError(`component "${spec.name}" (${spec.type})`, problems);
   return o;
-}
-
-function defaultCard(): string {
-  // From source (edge/pipelines) or from dist (dist/edge/pipelines): the models folder sits at the repository root.
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const up of ['../..', '../../..']) {
-    const p = resolve(here, up, 'models/camera-detector/model-card.json');
-    if (existsSync(p)) return p;
-  }
-  return resolve('models/camera-detector/model-card.json');
 }
 
 /** An event as the box keeps it: the summary plus where its still is (the still itself never leaves). */
@@ -119,7 +129,7 @@ interface Cam {
 
 export class CameraPipeline implements Component {
   readonly kind = 'pipeline' as const;
-  private detector: OnnxDetector | undefined;
+  private detector: CameraDetector | undefined;
   private cams = new Map<string, Cam>();
   private ctx: ComponentContext | undefined;
   private flagTimer: NodeJS.Timeout | undefined;
@@ -132,7 +142,7 @@ export class CameraPipeline implements Component {
   ) {}
 
   versions(): { models?: Record<string, string> } {
-    return this.detector ? { models: { 'camera-detector': `${this.detector.card.name}@${this.detector.card.version}` } } : {};
+    return this.detector ? { models: { 'camera-detector': `${this.detector.name}@${this.detector.version}` } } : {};
   }
 
   /** Each camera's ingest state (also written to `<stillsDir>/cameras.json` at every change). */
@@ -171,13 +181,15 @@ export class CameraPipeline implements Component {
   async start(ctx: ComponentContext): Promise<void> {
     this.ctx = ctx;
     mkdirSync(this.o.stillsDir, { recursive: true });
-    this.detector = await OnnxDetector.load(this.o.model ?? defaultCard(), this.o.thresholds.score !== undefined ? { scoreThreshold: this.o.thresholds.score } : {});
+    this.detector = await loadCameraDetector(detectorSpecFrom({ detector: this.o.detector, model: this.o.model, score: this.o.thresholds.score }));
     for (const c of this.o.cameras) {
       const source = new CameraSource({ id: c.id, ...(c.uri ? { uri: c.uri } : {}), ...(c.pipeline ? { pipeline: c.pipeline } : {}), ...(c.live !== undefined ? { live: c.live } : {}), ...(c.loop !== undefined ? { loop: c.loop } : {}), backoff_ms: this.o.backoff_ms, log: ctx.log });
       const analyzer = new CameraAnalyzer({
         camera: c.id,
         detector: this.detector,
         zones: this.o.zones.filter((z) => z.camera === undefined || z.camera === c.id).map((z) => ({ id: z.id, polygon: z.polygon as [number, number][] })),
+        ...(c.exclude ? { exclude: c.exclude as [number, number][][] } : {}),
+        ...(this.o.gate.enabled ? { gate: { ...(this.o.gate.fullFrameEvery_s !== undefined ? { fullFrameEvery_s: this.o.gate.fullFrameEvery_s } : {}), ...(this.o.gate.refresh_s !== undefined ? { refresh_s: this.o.gate.refresh_s } : {}) } } : {}),
         rules: { abandon_s: this.o.thresholds.abandon_s, dwell_s: this.o.thresholds.dwell_s, companion_s: this.o.thresholds.companion_s, flagZones: this.o.flagged.zones },
       });
       const cam: Cam = { source, analyzer, busy: Promise.resolve(), tOffset: 0, lastT: -Infinity, frames: 0 };

@@ -9,7 +9,7 @@ import { parseDeviceOptions } from '../../contract/options.js';
 import { loadTrustedKeys, SignatureError, validate, verifyEnvelope, type BodyOf, type SourceMsg } from '../../protocol/index.js';
 import type { EstimateCommand } from '../../protocol/estimate.js';
 import { energyOf, linearCalibration } from '../../analysis/radiation/calibration.js';
-import { buildGFunction, DETECTORS, type DetectorModel, type GFunction } from '../../analysis/radiation/dose.js';
+import { buildGFunction, type DetectorModel, type GFunction } from '../../analysis/radiation/dose.js';
 import { createDoseField, timeToLimit_s, type DoseField } from '../../analysis/radiation/dosefield.js';
 import { ConfirmationMeasurement, guide, horizontalRadius95_m, refineWithHandheld, type GuidanceState, type RefineResult } from '../../analysis/radiation/guidance.js';
 import { NuclideIdentifier } from '../../analysis/radiation/identify.js';
@@ -18,6 +18,7 @@ import { mainLine, roiWindow } from '../../analysis/radiation/localize/model.js'
 import type { LocalOrigin, LocMeasurement, SourceEstimate } from '../../analysis/radiation/localize/types.js';
 import type { EnergyCalibration } from '../../analysis/radiation/spectrum.js';
 import type { Component, ComponentContext, ComponentSpec, Readings } from '../../contract/component.js';
+import { DETECTOR_MODEL_DESCRIPTION, detectorModelOption } from './detector-option.js';
 
 export const HandheldOptionsSchema = Type.Object(
   {
@@ -27,7 +28,7 @@ export const HandheldOptionsSchema = Type.Object(
     detector: Type.Object(
       {
         id: Type.Optional(Type.String({ minLength: 1, description: 'use spectra of this detector id only (default: any)' })),
-        model: Type.String({ minLength: 1, description: `detector model: ${Object.keys(DETECTORS).join(', ')}` }),
+        model: Type.String({ minLength: 1, description: DETECTOR_MODEL_DESCRIPTION }),
       },
       { additionalProperties: false },
     ),
@@ -101,13 +102,12 @@ export class HandheldPipeline implements Component {
   constructor(spec: ComponentSpec) {
     this.name = spec.name;
     this.opts = parseDeviceOptions(HandheldOptionsSchema, spec, 'pipelines');
-    const model = DETECTORS[this.opts.detector.model];
-    if (!model) throw new Error(`pipelines/${spec.name}/options/detector/model: unknown model "${this.opts.detector.model}", expected one of ${Object.keys(DETECTORS).join(', ')}`);
-    this.model = model;
+    this.model = detectorModelOption(spec, 'detector/model', this.opts.detector.model);
   }
 
   versions(): { models: Record<string, string> } {
-    return { models: { 'nuclide-id': 'template-fit-1' } };
+    // Which response the templates and the dose are computed through, as the radiation pipeline reports it.
+    return { models: { 'nuclide-id': 'template-fit-1', 'detector-response': (this.model.drf ? `drf:${this.model.name}` : this.model.name).slice(0, 128) } };
   }
 
   stats() {

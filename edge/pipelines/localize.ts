@@ -8,7 +8,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { parseDeviceOptions } from '../../contract/options.js';
 import { energyOf } from '../../analysis/radiation/calibration.js';
-import { DETECTORS, type DetectorModel } from '../../analysis/radiation/dose.js';
+import type { DetectorModel } from '../../analysis/radiation/dose.js';
 import { getNuclide } from '../../analysis/radiation/nuclides.js';
 import { toLocal } from '../../analysis/radiation/localize/geo.js';
 import { StreamingLocalizer } from '../../analysis/radiation/localize/localize.js';
@@ -16,6 +16,7 @@ import { type ForwardModel, mainLine, makeModel, roiWindow, windowEfficiency_cm2
 import type { LocMeasurement, LocalOrigin, LocalizeResult, SourceEstimate } from '../../analysis/radiation/localize/types.js';
 import type { Component, ComponentContext, ComponentSpec, Readings } from '../../contract/component.js';
 import type { BodyOf } from '../../protocol/index.js';
+import { DETECTOR_MODEL_DESCRIPTION, detectorModelOption } from './detector-option.js';
 
 export const LocalizeOptionsSchema = Type.Object(
   {
@@ -23,7 +24,7 @@ export const LocalizeOptionsSchema = Type.Object(
       Type.Object(
         {
           id: Type.String({ minLength: 1, description: 'detector id as the spectrometer driver names it' }),
-          model: Type.String({ minLength: 1, description: `detector model: ${Object.keys(DETECTORS).join(', ')}` }),
+          model: Type.String({ minLength: 1, description: DETECTOR_MODEL_DESCRIPTION }),
           height_m: Type.Optional(Type.Number({ minimum: 0, description: 'height above ground, used with the GPS fix when a spectrum carries no position' })),
         },
         { additionalProperties: false },
@@ -87,9 +88,11 @@ export class LocalizePipeline implements Component {
     this.name = spec.name;
     this.opts = parseDeviceOptions(LocalizeOptionsSchema, spec, 'pipelines');
     getNuclide(this.opts.nuclide);
-    this.opts.detectors.forEach((d) => {
-      const m = DETECTORS[d.model];
-      if (!m) throw new Error(`pipelines/${spec.name}/options/detectors: unknown model "${d.model}", expected one of ${Object.keys(DETECTORS).join(', ')}`);
+    // Resolved once per model option: a description folder is read once however many detectors name it.
+    const byValue = new Map<string, DetectorModel>();
+    this.opts.detectors.forEach((d, i) => {
+      let m = byValue.get(d.model);
+      if (!m) byValue.set(d.model, (m = detectorModelOption(spec, `detectors/${i}/model`, d.model)));
       this.models.set(d.id, m);
     });
     const ref = this.models.get(this.opts.detectors[0].id)!;
@@ -102,6 +105,18 @@ export class LocalizePipeline implements Component {
     const relEff: Record<string, number> = {};
     for (const [id, m] of this.models) relEff[id] = eff(m) / this.refEff_cm2;
     this.model = makeModel({ energy_keV: this.energy_keV, relEff });
+  }
+
+  /** The response each detector's efficiency is computed through, as the radiation pipeline reports it. */
+  versions(): { models: Record<string, string> } {
+    const models: Record<string, string> = {};
+    for (const [id, m] of this.models) models[`detector-response:${id}`] = (m.drf ? `drf:${m.name}` : m.name).slice(0, 128);
+    return { models };
+  }
+
+  /** Efficiency of each detector in the ROI relative to the first detector's (what the forward model weighs by). */
+  relativeEfficiency(): Record<string, number> {
+    return { ...this.model.relEff };
   }
 
   stats(): LocalizeStats {

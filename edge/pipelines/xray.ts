@@ -31,6 +31,7 @@ export const XrayOptionsSchema = Type.Object(
     materialsMaxSide: Type.Integer({ minimum: 64, maximum: 16384, default: 512, description: 'materials resolution: longer side in pixels' }),
     pitch_cm: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'scanner pixel size at the belt, when sidecars do not say' })),
     referencesDir: Type.Optional(Type.String({ minLength: 1, description: 'dark/open-beam references: <dir>/<high|low>/dark.png, open.png' })),
+    palette: Type.Optional(Type.String({ minLength: 1, description: 'pseudo-colour exports: built-in palette name (generic, customs-render) or palette file from customs-calib xray palette' })),
     logDir: Type.Optional(Type.String({ minLength: 1, description: 'decisions.jsonl and verdicts.jsonl are kept here' })),
     materials: Type.Optional(MaterialsConfigSchema),
     decision: Type.Optional(DecisionConfigSchema),
@@ -134,6 +135,7 @@ export class XrayPipeline implements Component {
           materialsMaxSide: this.opts.materialsMaxSide,
           ...(this.opts.pitch_cm !== undefined ? { pitch_cm: this.opts.pitch_cm } : {}),
           ...(this.opts.referencesDir !== undefined ? { referencesDir: this.opts.referencesDir } : {}),
+          ...(this.opts.palette !== undefined ? { palette: this.opts.palette } : {}),
         },
       );
       // The decision record first: a crash after it repeats the scan (readers keep the last line per scanId)

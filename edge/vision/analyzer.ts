@@ -2,6 +2,8 @@
 import { iou, type Detection } from '../../analysis/detect/yolo.js';
 import { EventDetector, type CameraEvent, type EventRules, type ZoneDef } from '../../analysis/vision/events.js';
 import { ByteTracker, type Track, type TrackerOptions } from '../../analysis/vision/tracker.js';
+import { GatedDetection, type GatedOptions, type GateStats } from './gated.js';
+import { inAnyPolygon } from '../../analysis/vision/polygon.js';
 
 /** What the analyzer needs from a detector: image in, boxes in image pixels out (OnnxDetector.detect). */
 export interface FrameDetector {
@@ -13,10 +15,14 @@ export interface AnalyzerOptions {
   detector: FrameDetector;
   /** Zones in normalised coordinates (0..1), scaled to each frame's size. */
   zones?: { id: string; polygon: [number, number][] }[];
+  /** Exclusion masks in normalised coordinates: a detection whose foot point lies inside one is dropped. */
+  exclude?: [number, number][][];
   rules?: Partial<EventRules>;
   tracker?: TrackerOptions;
   /** A bag box overlapping a person box by more than this IoU is the person seen as a bag, and is dropped. */
   crossClassIou?: number;
+  /** Motion-gated detection (edge/vision/gated.ts): the detector runs only where and when the gate asks. */
+  gate?: GatedOptions;
 }
 
 /**
@@ -40,21 +46,45 @@ export function crossClassSuppress(dets: Detection[], iouThreshold: number): Det
   });
 }
 
+/**
+ * Detections whose foot point (bottom centre, where the thing stands on the floor) lies inside an exclusion mask
+ * (normalised polygons, scaled to the frame) are dropped: a bin, a bench or a parked cart a detector keeps calling a
+ * bag, or a poster it calls a person, never reaches the tracker or the events.
+ */
+export function dropExcluded(dets: Detection[], masks: readonly (readonly [number, number][])[], width: number, height: number): Detection[] {
+  if (!masks.length) return dets;
+  const px = masks.map((m) => m.map(([x, y]) => [x * width, y * height] as [number, number]));
+  // The foot as a pixel centre inside the frame: a box cut by the frame's bottom has its foot on the edge, where a
+  // mask drawn to the edge (y = 1) would otherwise miss it.
+  const foot = (d: Detection): [number, number] => [Math.min(width - 0.5, Math.max(0.5, (d.x1 + d.x2) / 2)), Math.min(height - 0.5, Math.max(0.5, d.y2))];
+  return dets.filter((d) => !inAnyPolygon(...foot(d), px));
+}
+
 export interface FrameResult {
   detections: Detection[];
   tracks: Track[];
   events: CameraEvent[];
   timing_ms: { detect: number; track: number };
+  /** Detector calls this frame (1 ungated; 0 or more gated). */
+  detectorCalls: number;
+  gated: boolean;
 }
 
 export class CameraAnalyzer {
   private readonly tracker: ByteTracker;
   private readonly events: EventDetector;
   private size: [number, number] | undefined;
+  private readonly gated: GatedDetection | undefined;
 
   constructor(private readonly o: AnalyzerOptions) {
     this.tracker = new ByteTracker(o.tracker);
     this.events = new EventDetector(o.camera, [], o.rules);
+    this.gated = o.gate ? new GatedDetection(o.detector, o.gate) : undefined;
+  }
+
+  /** Gated analyzers: frames seen, frames that needed a detector call, calls; undefined when not gated. */
+  gateStats(): GateStats | undefined {
+    return this.gated?.stats();
   }
 
   flag(trackId: number): void {
@@ -72,6 +102,7 @@ export class CameraAnalyzer {
   /** Starts over (new resolution, or a restarted stream): ids from before mean nothing now. */
   reset(): void {
     this.tracker.reset();
+    this.gated?.reset();
     this.events.reset(this.size ? this.zonesFor(this.size[0], this.size[1]) : undefined);
   }
 
@@ -84,14 +115,18 @@ export class CameraAnalyzer {
       else this.reset();
     }
     const t0 = performance.now();
-    const detections = crossClassSuppress(await this.o.detector.detect({ data: frame.data, width: frame.width, height: frame.height, channels: 3 }), this.o.crossClassIou ?? 0.45);
+    const g = this.gated ? await this.gated.detect(frame) : undefined;
+    const raw = dropExcluded(g ? g.detections : await this.o.detector.detect({ data: frame.data, width: frame.width, height: frame.height, channels: 3 }), this.o.exclude ?? [], frame.width, frame.height);
+    const detections = crossClassSuppress(raw, this.o.crossClassIou ?? 0.45);
     const t1 = performance.now();
     const tracks = this.tracker.update(
       detections.map((d) => ({ box: [d.x1, d.y1, d.x2, d.y2], score: d.score, cls: d.class })),
       frame.t_s,
+      g ? { observed: g.observed } : {},
     );
-    const events = this.events.update(tracks, frame.t_s);
+    if (g) this.gated!.after(g.plan, this.tracker.all(frame.t_s), detections);
+    const events = this.events.update(tracks, frame.t_s, g ? { motion: this.gated!.motion } : {});
     const t2 = performance.now();
-    return { detections, tracks, events, timing_ms: { detect: t1 - t0, track: t2 - t1 } };
+    return { detections, tracks, events, timing_ms: { detect: t1 - t0, track: t2 - t1 }, detectorCalls: g ? g.calls : 1, gated: g !== undefined };
   }
 }

@@ -1,7 +1,7 @@
 // Tracking and event quality of the whole camera chain on a synthetic video read through the real GStreamer path.
 import { silentLogger, type Logger } from '../../common/log.js';
 import { CameraSource } from '../../devices/camera/source.js';
-import { OnnxDetector } from '../inference/detector.js';
+import { loadCameraDetector, type CameraDetectorSpec } from './detectors.js';
 import { CameraAnalyzer } from './analyzer.js';
 import type { CameraEvent } from '../../analysis/vision/events.js';
 import { clearMot, scoreEvents, type EventScore, type MotResult } from '../../analysis/vision/metrics.js';
@@ -18,9 +18,9 @@ export interface EvaluationResult {
 }
 
 /** Plays `video` (written by writeSceneVideo with `truth`) through a camera child, the detector and the tracker. */
-export async function evaluateVideo(opts: { video: string; truth: SceneTruth; card: string; score?: number; log?: Logger }): Promise<EvaluationResult> {
+export async function evaluateVideo(opts: { video: string; truth: SceneTruth; detector: CameraDetectorSpec; log?: Logger }): Promise<EvaluationResult> {
   const s = opts.truth.scenario;
-  const detector = await OnnxDetector.load(opts.card, opts.score !== undefined ? { scoreThreshold: opts.score } : {});
+  const detector = await loadCameraDetector(opts.detector);
   const analyzer = new CameraAnalyzer({ camera: 'eval', detector, zones: s.zones, rules: { ...s.thresholds, flagZones: s.zones.some((z) => z.id === 'desk') ? ['desk'] : [] } });
   const src = new CameraSource({ id: 'eval', uri: `file://${opts.video}`, log: opts.log ?? silentLogger });
   const tracks = new Map<number, Track[]>();

@@ -27,6 +27,7 @@ t.test('camera options are validated with path: expectation', async (t) => {
   );
   const o = parseCameraOptions({ name: 'c', type: 'camera', options: { cameras: [{ id: 'a', uri: 'file:///x' }] } });
   t.equal(o.thresholds.abandon_s, 30, 'defaults filled');
+  t.throws(() => parseCameraOptions({ name: 'c', type: 'camera', options: { cameras: [{ id: 'a', uri: 'file:///x' }], detector: { kind: 'yolo' } } }), /options\/detector\/kind/);
 });
 
 t.test('generated hall video → events over MQTT, stills on the box, a dead camera retried', async (t) => {
@@ -56,6 +57,11 @@ t.test('generated hall video → events over MQTT, stills on the box, a dead cam
               { id: 'hall-1', uri: `file://${video}` },
               { id: 'door-2', uri: `rtsp://127.0.0.1:${deadPort}/stream` },
             ],
+            // The scripted hall is drawn for the synthetic-scene detector (a fixture now; the node's default is COCO).
+            detector: { kind: 'onnx' },
+            // Every frame through the detector: this test is about events, stills and a dead camera; gating has its own
+            // test on the same hall (test/unit/vision-gate.test.ts).
+            gate: { enabled: false },
             zones: scenario.zones.map((z) => ({ ...z, camera: 'hall-1' })),
             flagged: { zones: ['desk'] },
             thresholds: scenario.thresholds,
@@ -134,6 +140,7 @@ t.test('the flagged file: read at start and on change; a broken one is logged an
   await pipe.start({ node: 'cam-02', site: 's', log, clock: { now: () => ({ ts: Date.now(), tsTrusted: true, mono_ms: 0 }), markTrusted: () => {}, trusted: true }, signal: ac.signal, emit: async () => {}, fail: (e) => t.fail(e.message) });
   t.teardown(() => pipe.stop());
   t.same(pipe.flaggedIds('gate-1').sort((a, b) => a - b), [3, 8], 'ids from the file');
+  t.match(pipe.versions().models, { 'camera-detector': /^coco-nanodet@/ }, 'no detector named: the pretrained COCO detector');
   t.ok(warnings.some((w) => /unknown camera "unknown"/.test(w)), 'an unknown camera in the file is named');
   await sleep(1100);
   writeFileSync(flagFile, '{"gate-1": [3, 8, 12]');

@@ -43,7 +43,7 @@ t.test('identify: Am-241 in the RadiaCode file, nothing in a background drive, C
   const am = json<{ nuclides: { nuclide: string; category: string; confidence: number }[] }>(rad('identify', join(DATA, 'n42', 'radiacode-am241.n42'), '--detector', 'CsI-1cm3', '--json'));
   t.equal(am.nuclides[0]?.nuclide, 'Am241');
   t.equal(am.nuclides[0]?.category, 'industrial');
-  t.ok(am.nuclides[0]!.confidence > 0.9);
+  t.ok(am.nuclides[0]!.confidence > 0.8, 'the top of the calibrated confidence (identify/confidence.ts)');
   const bg = json<{ nuclides: unknown[] }>(rad('identify', backgroundOnly, '--detector', 'NaI-2x4x16', '--json'));
   t.same(bg.nuclides, [], 'empty for natural background only');
   const cs = json<{ nuclides: { nuclide: string }[] }>(rad('identify', withSource, '--detector', 'NaI-2x4x16', '--background', backgroundOnly, '--json'));

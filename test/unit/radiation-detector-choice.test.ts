@@ -48,6 +48,9 @@ t.test('the words files use', async (t) => {
     [{ format: 'SPE', detectors: [{ id: 'detector' }], remarks: ['Kromek D3S'] }, 'CsI-1cm3'],
     [{ format: 'SPE', detectors: [{ id: 'detector' }], mcaId: 'Osprey, NaI 76x76 mm' }, 'NaI-3x3'],
     [{ format: 'N42-2012', detectors: [{ id: 'a', kind: 'LaBr3' }] }, 'NaI-2x2'],
+    // A CSV's `# detector:` comment is its detector id ("csv" without one, which names nothing).
+    [{ format: 'CSV', detectors: [{ id: 'RadiaCode-103' }] }, 'CsI-1cm3'],
+    [{ format: 'CSV', detectors: [{ id: 'csv' }] }, 'NaI-2x2'],
   ];
   for (const [evidence, model] of cases) t.equal(chooseDetector(evidence).model, model, JSON.stringify(evidence));
   t.equal(chooseDetector({ detectors: [{ id: 'a', kind: 'CsI' }, { id: 'b', kind: 'NaI' }] }, { detectorId: 'b' }).model, 'NaI-2x2', 'only the named detector is read');
@@ -91,9 +94,17 @@ t.test('rad identify on the Kromek D3S SPE: Ba-133 and Cs-137, with the calibrat
   t.ok(ids.includes('Ba133') && ids.includes('Cs137'), `both reported: ${ids.join(', ')}`);
 });
 
-t.test('rad identify on the Kromek D3S SPE: Ba-133 or Cs-137 first, nothing else', { todo: 'identification (identify.ts, not this file): the low-energy hump at channels 64-200 (Ba-133 x-rays and 81 keV blended above the D3S threshold, about 55 keV) is taken for Am-241 and put first, and Eu-152/154 or Pu-239 are added; the CsI-1cm3 templates are for a smaller crystal than the D3S one' }, async (t) => {
+t.test('rad identify on the Kromek D3S SPE: Ba-133 or Cs-137 first', async (t) => {
+  // Am-241 is reported beside them (below), with fewer net counts: the nuclide giving most of the counts comes first
+  // among those beyond doubt (identify/order.ts).
   const d3s = rad('identify', join(DATA, 'spe', 'becquerel-SGM102432-csi-ba133-cs137.spe'), '--json');
+  t.equal(d3s.status, 0, d3s.stderr);
   const ids = (JSON.parse(d3s.stdout) as { nuclides: { nuclide: string }[] }).nuclides.map((n) => n.nuclide);
   t.ok(['Ba133', 'Cs137'].includes(ids[0] ?? ''), `top-1: ${ids.join(', ')}`);
+});
+
+t.test('rad identify on the Kromek D3S SPE: nothing but Ba-133 and Cs-137', { todo: 'identification (identify.ts): the low-energy hump at channels 64-200 (Ba-133 x-rays and 81 keV blended above the D3S threshold, about 55 keV, which the calibration from peaks also takes for 59.5 keV) is taken for Am-241, and Eu-154 is added; the CsI-1cm3 templates are for a smaller crystal than the D3S one' }, async (t) => {
+  const d3s = rad('identify', join(DATA, 'spe', 'becquerel-SGM102432-csi-ba133-cs137.spe'), '--json');
+  const ids = (JSON.parse(d3s.stdout) as { nuclides: { nuclide: string }[] }).nuclides.map((n) => n.nuclide);
   t.same(ids.slice().sort(), ['Ba133', 'Cs137'], ids.join(', '));
 });

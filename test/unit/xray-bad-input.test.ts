@@ -54,7 +54,6 @@ t.test('inspectScan turns every bad input into review with the reason', async (t
   await sharp(new Uint16Array(64 * 64).fill(40000), { raw: { width: 64, height: 64, channels: 1 } }).toColourspace('grey16').png().toFile(small);
   const cases: [string, Parameters<typeof inspectScan>[0], RegExp][] = [
     ['corrupt high image', { scanId: 'a', high: corrupt, low: good.low }, /c2_high\.png: not a readable image/],
-    ['8-bit single image', { scanId: 'b', high: eight }, /e2\.png: 8-bit image; expected 16-bit grey/],
     ['pair of different sizes', { scanId: 'c', high: good.high, low: small }, /small_low\.png: 64 x 64 after scaling, its high-energy image 128 x 128; expected the same size/],
     ['missing image file', { scanId: 'd', high: join(dir, 'gone.png') }, /gone\.png: cannot read \(ENOENT\)/],
     ['half a pair (from the watcher)', { scanId: 'e', high: good.high, problems: ['missing low-energy image e_low.* after 30 s'] }, /missing low-energy image/],
@@ -66,6 +65,10 @@ t.test('inspectScan turns every bad input into review with the reason', async (t
     t.match(result.reasons.join(' | '), re, `${what}: ${result.reasons[0]}`);
     t.equal(result.scanId, scan.scanId, 'the scan keeps its id');
   }
+  // An 8-bit grey export is a single-energy scan like any other now (real scanners export them): decided, no problem.
+  const eightBit = await inspectScan({ scanId: 'b', high: eight }, { stages: [], pitch_cm: 0.5 });
+  t.same(eightBit.result.problems, [], '8-bit single image: analysed');
+  t.match(eightBit.result.input, { kind: 'single-energy', bits: 8, format: 'png' });
   const ok = await inspectScan({ scanId: 'g', high: good.high, low: good.low }, { stages: [], pitch_cm: 0.5 });
   t.equal(ok.result.problems.length, 0, 'a good pair has no problems');
   t.ok(ok.result.materials !== undefined && ok.result.materials.objectFraction > 0.3, 'and gets materials');

@@ -11,9 +11,25 @@
 // Each sample's D² is taken over the last `window_s` of data (a sliding sum), so short samples (0.1 s) are tested
 // on enough counts; overlapping sums make alarms correlated, which only lowers the false alarm rate.
 
-const TAU_S = 60;
+// Memory of the learnt covariance, seconds of data. Not the background's 60 s: on a drive the soil's K/U/Th mix changes
+// every minute or so, and the SCRs' spread is mostly those changes (the background's ratios lag each one by the guard
+// gap and the ramp). Learnt over a minute, Σ forgot them during every steady stretch and the next change alarmed
+// (3.6/h at a configured 1/h on the changing-soil bench); learnt over 15 minutes it holds the drive's own mix
+// variability, the nuisance directions the soil moves the SCRs along (2.3/h → 1.3/h over 10 h of such drives).
+export const SPECTRAL_MEMORY_S = 900;
+// Σ is a 2-3 dimensional covariance: learnt from fewer samples than this it is noise (long samples: 60 s spectra).
+const MIN_MEMORY_SAMPLES = 200;
 const PRIOR_SAMPLES = 20;
 const CLIP_D2 = 25;
+// Tail calibration. Soil changes make the SCRs a scale mixture (still most of the time, a jump at each change), whose
+// D² has a heavier tail than the χ² of a Gaussian with the same Σ. The share of background samples with D² over the
+// χ² point for TAIL_P is learnt (same memory), and D² is divided by the scale that makes that share come out right
+// (see spectralScale): a dispersion of D² learnt from the drive, 1 on a Poisson background.
+const TAIL_P = 0.01;
+/** Pseudo-samples at exactly TAIL_P the tail share starts from (about 25 s of 0.1 s samples). */
+const TAIL_PRIOR = 250;
+/** Largest scale (a drive whose D² is 3× χ²'s is not one a fixed spectral test should try to read). */
+const SCALE_MAX = 3;
 
 export interface SpectralState {
   k: number;
@@ -25,10 +41,31 @@ export interface SpectralState {
   sum: Float64Array;
   sumLive: number;
   sumDt: number;
+  /** D² of the newest window (NaN when it could not be formed), and the EW weight of background samples over the tail point and of all. */
+  lastD2: number;
+  tailOver: number;
+  tailAll: number;
+  /** Memory of Σ and of the tail share (s), and whether D² is scaled by the learnt tail. */
+  tau_s: number;
+  tailScale: boolean;
 }
 
-export function newSpectral(k: number): SpectralState {
-  return { k, S: new Float64Array((k - 1) * (k - 1)), w: 0, ring: [], sum: new Float64Array(k - 1), sumLive: 0, sumDt: 0 };
+export function newSpectral(k: number, opts: { memory_s?: number; tailScale?: boolean } = {}): SpectralState {
+  const tau = opts.memory_s ?? SPECTRAL_MEMORY_S;
+  return { k, S: new Float64Array((k - 1) * (k - 1)), w: 0, ring: [], sum: new Float64Array(k - 1), sumLive: 0, sumDt: 0, lastD2: NaN, tailOver: 0, tailAll: 0, tau_s: tau, tailScale: opts.tailScale ?? true };
+}
+
+/**
+ * Scale s ≥ 1 of D² learnt from the background samples: with p̂ the share of them over q(TAIL_P), the χ² point for
+ * TAIL_P, s = q(TAIL_P)/q(p̂), so that D²/s is over q(TAIL_P) as often as a χ² would be. For a scale mixture the same s
+ * carries the tail out to the alarm threshold roughly (exactly for 2 degrees of freedom and an exponential tail).
+ */
+export function spectralScale(st: SpectralState): number {
+  if (!st.tailScale) return 1;
+  const dof = st.k - 1;
+  const p = (st.tailOver + TAIL_PRIOR * TAIL_P) / (st.tailAll + TAIL_PRIOR);
+  if (!(p > TAIL_P)) return 1;
+  return Math.min(SCALE_MAX, chiSquareUpper(dof, TAIL_P) / chiSquareUpper(dof, Math.min(p, 0.5)));
 }
 
 /** SCRs of one sample's window counts against background means (same live time). */
@@ -111,11 +148,13 @@ export function spectralStatistic(st: SpectralState, windowCounts: readonly numb
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < m; j++) C[i * m + j] = C[i * m + j]! * L + rates[i]! * rates[j]! * L * L * ((i === j ? (varRel[i] ?? 0) : 0) + vk);
   }
-  return quadForm(C, st.sum);
+  st.lastD2 = quadForm(C, st.sum);
+  return st.lastD2;
 }
 
 /**
- * Folds the newest window sum's SCRs into the learnt covariance (call only for background samples). The window sums,
+ * Folds the newest window sum's SCRs into the learnt covariance, and its D² into the tail share (call only for
+ * background samples, after spectralStatistic on the same sample). The window sums,
  * not single samples, are what is tested: a slow change of the soil's K/U/Th mix moves the SCRs' mean coherently over
  * a window, which single short samples would hide under their counting noise.
  */
@@ -129,7 +168,11 @@ export function learnSpectral(st: SpectralState, rates: readonly number[], dt_s:
   // Clip a window far out (a source's flank) to D² = CLIP_D2 so that it widens Σ by a bounded amount.
   const d2 = quadForm(C, last.scr);
   const scale = d2 > CLIP_D2 ? Math.sqrt(CLIP_D2 / d2) : 1;
-  const f = Math.exp(-dt_s / TAU_S);
+  const f = Math.exp(-dt_s / Math.max(st.tau_s, MIN_MEMORY_SAMPLES * dt_s));
+  if (Number.isFinite(st.lastD2)) {
+    st.tailOver = st.tailOver * f + (st.lastD2 > chiSquareUpper(m, TAIL_P) ? 1 : 0);
+    st.tailAll = st.tailAll * f + 1;
+  }
   st.w = st.w * f + 1;
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < m; j++) st.S[i * m + j] = st.S[i * m + j]! * f + (scale * scale * last.scr[i]! * last.scr[j]!) / last.live;

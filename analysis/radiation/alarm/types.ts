@@ -27,6 +27,13 @@ export interface AlarmOptions {
   overDispersion?: boolean;
   /** Run the spectral (NSCRAD) test on the summed windows (default true when there are 2 or more windows). */
   spectral?: boolean;
+  /**
+   * Memory of the spectral test's learnt SCR covariance and D² tail, seconds of data (default 900: a drive's soil
+   * changes are remembered through its steady stretches; 60 was the memory before the changing-soil work).
+   */
+  spectralMemory_s?: number;
+  /** Scale D² by its tail learnt from the drive (default true; see spectral.ts). */
+  spectralTailScale?: boolean;
   /** Data over which the spectral test's SCRs are summed, s (default 1). */
   spectralWindow_s?: number;
   /**
@@ -72,7 +79,10 @@ export interface TestResult {
   alarm: boolean;
   /** Design shift in use (σ per sample; above the configured one while the background is young). SPRTs only. */
   shift_sigma?: number;
-  /** Over-dispersion φ the test runs with (variance over the Poisson variance, learnt from the preceding data). */
+  /**
+   * Over-dispersion φ the test runs with (variance over the Poisson variance, learnt from the preceding data); for the
+   * spectral test the scale of D² learnt from the drive (its threshold and the shape gate are the χ² points times it).
+   */
   dispersion?: number;
 }
 

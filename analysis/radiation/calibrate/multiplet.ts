@@ -3,6 +3,7 @@
 // small-angle scatters leave under every full-energy peak (higher on the low side).
 import { erf } from '../peaks.js';
 import { invertSmall } from '../calibration.js';
+import { poissonLm } from '../lm.js';
 
 const FWHM_PER_SIGMA = 2 * Math.sqrt(2 * Math.LN2);
 
@@ -76,70 +77,14 @@ export function fitMultiplet(counts: ArrayLike<number>, start: { centroid_ch: nu
       }
     }
   };
-  const y = new Float64Array(m);
-  const chi2Of = (q: number[]): number => {
-    model(q, y);
-    let c = 0;
-    for (let i = 0; i < m; i++) {
-      const d = counts[lo + i]! - y[i]!;
-      c += (d * d) / Math.max(y[i]!, 1);
-    }
-    return c;
-  };
-  const J = Array.from({ length: P }, () => new Float64Array(m));
-  const y0 = new Float64Array(m);
-  const y1 = new Float64Array(m);
-  const jacobian = (q: number[]): void => {
-    model(q, y0);
-    for (let a = 0; a < P; a++) {
-      const h = Math.max(1e-4, Math.abs(q[a]!) * 1e-5);
-      const qa = q.slice();
-      qa[a] = q[a]! + h;
-      model(qa, y1);
-      for (let i = 0; i < m; i++) J[a]![i] = (y1[i]! - y0[i]!) / h;
-    }
-  };
-  let chi2 = chi2Of(p);
-  let lambda = 1e-3;
-  let alpha: number[][] = [];
-  for (let iter = 0; iter < 60; iter++) {
-    jacobian(p);
-    alpha = Array.from({ length: P }, () => new Array<number>(P).fill(0));
-    const beta = new Array<number>(P).fill(0);
-    for (let i = 0; i < m; i++) {
-      const w = 1 / Math.max(y0[i]!, 1);
-      const d = counts[lo + i]! - y0[i]!;
-      for (let a = 0; a < P; a++) {
-        const ja = J[a]![i]! * w;
-        beta[a] += ja * d;
-        for (let b = a; b < P; b++) alpha[a]![b] += ja * J[b]![i]!;
-      }
-    }
-    for (let a = 0; a < P; a++) for (let b = 0; b < a; b++) alpha[a]![b] = alpha[b]![a]!;
-    let improved = false;
-    for (let tries = 0; tries < 12; tries++) {
-      const damped = alpha.map((r, a) => r.map((v, b) => (a === b ? v * (1 + lambda) + 1e-12 : v)));
-      const inv = invertSmall(damped);
-      if (!inv) return undefined;
-      const q = p.map((v, a) => v + inv[a]!.reduce((s, x, b) => s + x * beta[b]!, 0));
-      const c = chi2Of(q);
-      if (c <= chi2) {
-        const rel = (chi2 - c) / Math.max(chi2, 1e-12);
-        p.splice(0, P, ...q);
-        chi2 = c;
-        lambda = Math.max(lambda / 10, 1e-9);
-        improved = true;
-        if (rel < 1e-7) iter = 1e9;
-        break;
-      }
-      lambda *= 10;
-    }
-    if (!improved) break;
-  }
-  jacobian(p);
-  alpha = Array.from({ length: P }, () => new Array<number>(P).fill(0));
+  const fit = poissonLm({ counts, lo, m, start: p, model, step: (a, q) => Math.max(1e-4, Math.abs(q[a]!) * 1e-5), maxIterations: 60, maxTries: 12, tolerance: 1e-7 });
+  if (!fit) return undefined;
+  const { chi2, J } = fit;
+  p.splice(0, P, ...fit.p);
+  // Every element computed, not mirrored: the uncertainties stay what they were before the solver was shared.
+  const alpha = Array.from({ length: P }, () => new Array<number>(P).fill(0));
   for (let i = 0; i < m; i++) {
-    const w = 1 / Math.max(y0[i]!, 1);
+    const w = 1 / Math.max(fit.y[i]!, 1);
     for (let a = 0; a < P; a++) for (let b = 0; b < P; b++) alpha[a]![b] += J[a]![i]! * w * J[b]![i]!;
   }
   const cov = invertSmall(alpha);

@@ -7,6 +7,7 @@
 // both lines' Compton continua (Klein–Nishina, smeared by the resolution) share one free amplitude.
 import { erf } from '../peaks.js';
 import { invertSmall } from '../calibration.js';
+import { lmCurvature, poissonLm } from '../lm.js';
 import type { MultipletPeak } from './multiplet.js';
 
 const FWHM_PER_SIGMA = 2 * Math.sqrt(2 * Math.LN2);
@@ -181,8 +182,8 @@ export function fitPair(counts: ArrayLike<number>, o: PairFitOptions): PairFit |
 }
 
 /**
- * Levenberg–Marquardt on Poisson counts (model-variance weights, numerical Jacobian) with an optional Gaussian prior
- * on one parameter. Undefined when a normal matrix cannot be inverted.
+ * The shared Levenberg–Marquardt (lm.ts) with the Gaussian prior on one parameter, and the parameters' covariance
+ * from its curvature. Undefined when a normal matrix cannot be inverted.
  */
 function descend(o: {
   counts: ArrayLike<number>;
@@ -192,72 +193,9 @@ function descend(o: {
   model: (q: number[], out: Float64Array) => void;
   prior: { index: number; mean: number; sigma: number };
 }): { p: number[]; chi2: number; cov: number[][] } | undefined {
-  const { counts, lo, m, model, prior } = o;
-  const P = o.start.length;
-  const p = o.start.slice();
-  const y = new Float64Array(m);
-  const chi2Of = (q: number[]): number => {
-    model(q, y);
-    let c = ((q[prior.index]! - prior.mean) / prior.sigma) ** 2;
-    for (let i = 0; i < m; i++) {
-      const d = counts[lo + i]! - y[i]!;
-      c += (d * d) / Math.max(y[i]!, 1);
-    }
-    return c;
-  };
-  const J = Array.from({ length: P }, () => new Float64Array(m));
-  const y0 = new Float64Array(m);
-  const y1 = new Float64Array(m);
-  const normal = (q: number[]): { alpha: number[][]; beta: number[] } => {
-    model(q, y0);
-    for (let a = 0; a < P; a++) {
-      const h = Math.max(1e-5, Math.abs(q[a]!) * 1e-5);
-      const qa = q.slice();
-      qa[a] = q[a]! + h;
-      model(qa, y1);
-      for (let i = 0; i < m; i++) J[a]![i] = (y1[i]! - y0[i]!) / h;
-    }
-    const alpha = Array.from({ length: P }, () => new Array<number>(P).fill(0));
-    const beta = new Array<number>(P).fill(0);
-    for (let i = 0; i < m; i++) {
-      const w = 1 / Math.max(y0[i]!, 1);
-      const d = counts[lo + i]! - y0[i]!;
-      for (let a = 0; a < P; a++) {
-        const ja = J[a]![i]! * w;
-        beta[a] += ja * d;
-        for (let b = a; b < P; b++) alpha[a]![b] += ja * J[b]![i]!;
-      }
-    }
-    const w = 1 / (prior.sigma * prior.sigma);
-    alpha[prior.index]![prior.index] += w;
-    beta[prior.index] += -(q[prior.index]! - prior.mean) * w;
-    for (let a = 0; a < P; a++) for (let b = 0; b < a; b++) alpha[a]![b] = alpha[b]![a]!;
-    return { alpha, beta };
-  };
-  let chi2 = chi2Of(p);
-  let lambda = 1e-3;
-  for (let iter = 0; iter < 80; iter++) {
-    const { alpha, beta } = normal(p);
-    let improved = false;
-    let converged = false;
-    for (let tries = 0; tries < 12; tries++) {
-      const damped = alpha.map((r, a) => r.map((v, b) => (a === b ? v * (1 + lambda) + 1e-12 : v)));
-      const inv = invertSmall(damped);
-      if (!inv) return undefined;
-      const q = p.map((v, a) => v + inv[a]!.reduce((s, x, b) => s + x * beta[b]!, 0));
-      const c = chi2Of(q);
-      if (c <= chi2) {
-        converged = (chi2 - c) / Math.max(chi2, 1e-12) < 1e-7;
-        p.splice(0, P, ...q);
-        chi2 = c;
-        lambda = Math.max(lambda / 10, 1e-9);
-        improved = true;
-        break;
-      }
-      lambda *= 10;
-    }
-    if (!improved || converged) break;
-  }
-  const cov = invertSmall(normal(p).alpha);
+  const fit = poissonLm({ ...o, step: (a, q) => Math.max(1e-5, Math.abs(q[a]!) * 1e-5), maxIterations: 80, maxTries: 12, tolerance: 1e-7 });
+  if (!fit) return undefined;
+  const { p, chi2 } = fit;
+  const cov = invertSmall(lmCurvature(fit, o.prior));
   return cov ? { p, chi2, cov } : undefined;
 }

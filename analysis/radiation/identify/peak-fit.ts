@@ -14,6 +14,7 @@
 //    to tell "line absent" from "line below the detection limit".
 
 import { invertSmall, channelOf, energyOf, keVPerChannelAt } from '../calibration.js';
+import { lmCurvature, poissonLm } from '../lm.js';
 import { createPeakSearch, erf, fitPeak } from '../peaks.js';
 import type { EnergyCalibration } from '../spectrum.js';
 
@@ -274,77 +275,12 @@ function fitRegion(counts: Float64Array, starts: number[], fwhmCh: (ch: number) 
     }
     q[2 * k + 2] = Math.min(MAX_STEP_FRACTION, Math.max(0, q[2 * k + 2]));
   };
-  const y = new Float64Array(m);
-  const chi2Of = (q: number[]): number => {
-    model(q, y);
-    let c = 0;
-    for (let i = 0; i < m; i++) {
-      const d = counts[lo + i] - y[i];
-      c += (d * d) / Math.max(y[i], 1);
-    }
-    return c;
-  };
-  const J = Array.from({ length: P }, () => new Float64Array(m));
-  const y0 = new Float64Array(m);
-  const y1 = new Float64Array(m);
-  const jacobian = (q: number[]): void => {
-    model(q, y0);
-    for (let a = 0; a < P; a++) {
-      const h = a === 2 * k + 2 ? 1e-5 : Math.max(1e-4, Math.abs(q[a]) * 1e-6);
-      const qa = q.slice();
-      qa[a] = q[a] + h;
-      model(qa, y1);
-      for (let i = 0; i < m; i++) J[a][i] = (y1[i] - y0[i]) / h;
-    }
-  };
-  const curvature = (): number[][] => {
-    const alpha = Array.from({ length: P }, () => new Array<number>(P).fill(0));
-    for (let i = 0; i < m; i++) {
-      const w = 1 / Math.max(y0[i], 1);
-      for (let a = 0; a < P; a++) {
-        const ja = J[a][i] * w;
-        if (ja === 0) continue;
-        for (let b = a; b < P; b++) alpha[a][b] += ja * J[b][i];
-      }
-    }
-    for (let a = 0; a < P; a++) for (let b = 0; b < a; b++) alpha[a][b] = alpha[b][a];
-    return alpha;
-  };
-  let chi2 = chi2Of(p);
-  let lambda = 1e-3;
-  for (let iter = 0; iter < 40; iter++) {
-    jacobian(p);
-    const alpha = curvature();
-    const beta = new Array<number>(P).fill(0);
-    for (let i = 0; i < m; i++) {
-      const w = 1 / Math.max(y0[i], 1);
-      const d = counts[lo + i] - y0[i];
-      for (let a = 0; a < P; a++) beta[a] += J[a][i] * w * d;
-    }
-    let improved = false;
-    let rel = 1;
-    for (let tries = 0; tries < 10; tries++) {
-      const damped = alpha.map((r, a) => r.map((v, b) => (a === b ? v * (1 + lambda) + 1e-12 : v)));
-      const inv = invertSmall(damped);
-      if (!inv) return undefined;
-      const q = p.map((v, a) => v + inv[a].reduce((s, x, b) => s + x * beta[b], 0));
-      clamp(q);
-      const c = chi2Of(q);
-      if (c <= chi2) {
-        rel = (chi2 - c) / Math.max(chi2, 1e-12);
-        p.splice(0, P, ...q);
-        chi2 = c;
-        lambda = Math.max(lambda / 10, 1e-9);
-        improved = true;
-        break;
-      }
-      lambda *= 10;
-    }
-    if (!improved || rel < 1e-6) break;
-  }
-  jacobian(p);
+  const fit = poissonLm({ counts, lo, m, start: p, model, clamp, step: (a, q) => (a === 2 * k + 2 ? 1e-5 : Math.max(1e-4, Math.abs(q[a]) * 1e-6)), maxIterations: 40, maxTries: 10, tolerance: 1e-6 });
+  if (!fit) return undefined;
+  const { chi2 } = fit;
+  p.splice(0, P, ...fit.p);
   // The step fraction sits at a bound more often than not; its column would make the curvature singular there.
-  const alpha = curvature();
+  const alpha = lmCurvature(fit);
   if (p[2 * k + 2] <= 0 || p[2 * k + 2] >= MAX_STEP_FRACTION) {
     for (let a = 0; a < P; a++) alpha[a][2 * k + 2] = alpha[2 * k + 2][a] = a === 2 * k + 2 ? 1 : 0;
   }

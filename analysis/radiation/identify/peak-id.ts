@@ -43,6 +43,7 @@ import type {
 import { type FittedPeak, type PeakAnalysis, analysePeaks, areaAt } from './peak-fit.js';
 import { type EnrichmentResult, uraniumEnrichment } from './peak-uranium.js';
 import { calibrationOf, checkCounts, round } from './input.js';
+import { byEvidence } from './order.js';
 import { EXCESS_FACTOR, type NaturalChain, assessNaturalChains } from './peak-background.js';
 
 /** Relative systematic error of an expected line area (efficiency model, attenuation, summing). */
@@ -383,7 +384,7 @@ export function identifyByPeaks(spectrum: SpectrumInput, opts: PeakIdOptions): P
       alternatives: weights.filter((x) => x.w / sumW >= 0.01).map((x) => ({ nuclide: x.nuclide, weight: round(x.w / sumW, 3) })),
     };
   });
-  nuclides.sort((a, b) => b.confidence - a.confidence || b.significance - a.significance);
+  nuclides.sort(byEvidence);
 
   // Uranium: enrichment from 185.7 / 1001 keV.
   const notes: IdentificationNote[] = [];

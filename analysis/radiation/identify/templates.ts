@@ -6,8 +6,8 @@
 // interpolated at the edges, a few microseconds per template. Each template is normalised to a sum of 1 over the
 // fine grid, so a fitted amplitude is the number of counts the component put into the detector.
 
-import { DENSITY_g_cm3, ELECTRON_REST_keV, comptonMuRho_cm2_g, kleinNishinaPerElectron_cm2, mu_cm } from '../attenuation.js';
-import { type DetectorModel, type Shield, photopeakEfficiency, responseSpectrum } from '../dose.js';
+import { DENSITY_g_cm3, ELECTRON_REST_keV, type Material, comptonMuRho_cm2_g, kleinNishinaPerElectron_cm2, mu_cm } from '../attenuation.js';
+import { type DetectorModel, type ResolutionSmear, type Shield, photopeakEfficiency, resolutionSmear, responseSpectrum } from '../dose.js';
 import { type GammaLine, getNuclide } from '../nuclides.js';
 import { naturalBackgroundRate, naturalField, type SoilConcentrations } from '../sim/natural.js';
 import { calibrationProblem } from '../formats/values.js';
@@ -153,7 +153,11 @@ export class FineTemplateSet {
   readonly background: Float64Array;
   readonly backgroundParts: BackgroundPart[];
   readonly detector: DetectorModel;
-  private readonly responses = new Map<number, Float64Array>();
+  private readonly responses = new Map<number, Response>();
+  private readonly mus = new Map<Material, Map<number, number>>();
+  private readonly scatterTables = new Map<readonly GammaLine[], ScatterTable>();
+  private readonly peakEfficiencies = new Map<number, number>();
+  private smear: ResolutionSmear | undefined;
 
   constructor(readonly opts: TemplateSetOptions) {
     this.detector = opts.detector;
@@ -195,8 +199,7 @@ export class FineTemplateSet {
       const v = new Float64Array(this.nFine);
       for (const l of lines) {
         if (!(l.energy_keV >= 10 && l.energy_keV < top) || !(l.fluenceRate_cm2_s > 0)) continue;
-        const r = this.response(l.energy_keV);
-        for (let i = 0; i < v.length; i++) v[i] += r[i] * l.fluenceRate_cm2_s;
+        addScaled(v, this.response(l.energy_keV), l.fluenceRate_cm2_s);
       }
       return v;
     };
@@ -220,8 +223,7 @@ export class FineTemplateSet {
     const w = this.fineWidth_keV;
     const xr = new Float64Array(this.nFine);
     for (const [E, f] of LEAD_XRAYS) {
-      const r = this.response(E);
-      for (let i = 0; i < xr.length; i++) xr[i] += f * r[i];
+      addScaled(xr, this.response(E), f);
     }
     parts.push({ id: 'lead-xray', values: normalise(xr), naturalShare: 0 });
     for (const s of CONTINUUM_SCALES_keV) {
@@ -244,13 +246,33 @@ export class FineTemplateSet {
     return parts;
   }
 
-  private response(E_keV: number): Float64Array {
+  /**
+   * The detector's response to one photon energy on the fine grid, kept: lines recur across shield variants and the
+   * downscatter bins across nuclides. The continuum smear is precomputed once per set (dose.ts resolutionSmear).
+   */
+  private response(E_keV: number): Response {
     let r = this.responses.get(E_keV);
     if (r === undefined) {
-      r = responseSpectrum(this.detector, E_keV, this.nFine, this.fineWidth_keV);
+      this.smear ??= resolutionSmear(this.detector, this.nFine, this.fineWidth_keV);
+      const values = responseSpectrum(this.detector, E_keV, this.nFine, this.fineWidth_keV, { smear: this.smear });
+      let hi = values.length;
+      while (hi > 0 && values[hi - 1] === 0) hi--;
+      r = { values, hi };
       this.responses.set(E_keV, r);
     }
     return r;
+  }
+
+  /** mu_cm memoised: the shield variants of one nuclide ask for the same material at the same scattered energies. */
+  private mu(material: Material, E_keV: number): number {
+    let byE = this.mus.get(material);
+    if (byE === undefined) this.mus.set(material, (byE = new Map()));
+    let m = byE.get(E_keV);
+    if (m === undefined) {
+      m = mu_cm(material, E_keV);
+      byE.set(E_keV, m);
+    }
+    return m;
   }
 
   private build(
@@ -264,13 +286,14 @@ export class FineTemplateSet {
     const airCm = this.opts.airPath_m * 100;
     for (const l of lines) {
       if (l.energy_keV < 10 || l.energy_keV >= top) continue;
-      let mfp = mu_cm('air', l.energy_keV) * airCm;
-      for (const s of variant.layers) mfp += mu_cm(s.material, l.energy_keV) * s.thickness_cm;
+      let mfp = this.mu('air', l.energy_keV) * airCm;
+      for (const s of variant.layers) mfp += this.mu(s.material, l.energy_keV) * s.thickness_cm;
       const w = l.intensity * Math.exp(-mfp);
       if (!(w > 0)) continue;
-      const r = this.response(l.energy_keV);
-      for (let i = 0; i < spec.length; i++) spec[i] += r[i] * w;
-      peaks.push({ energy_keV: l.energy_keV, w: w * photopeakEfficiency(this.detector, l.energy_keV) });
+      addScaled(spec, this.response(l.energy_keV), w);
+      let eff = this.peakEfficiencies.get(l.energy_keV);
+      if (eff === undefined) this.peakEfficiencies.set(l.energy_keV, (eff = photopeakEfficiency(this.detector, l.energy_keV)));
+      peaks.push({ energy_keV: l.energy_keV, w: w * eff });
     }
     const total = spec.reduce((a, b) => a + b, 0);
     if (!(total > 0)) return undefined;
@@ -305,37 +328,36 @@ export class FineTemplateSet {
     const binE = (i: number): number => Math.exp(lnMin + (i * Math.LN10) / SCATTER_BINS_PER_DECADE);
     const flux = new Float64Array(nBins);
     const nDepth = 8;
-    for (const l of lines) {
+    const tab = this.scatterTable(lines);
+    for (let q = 0; q < tab.lines.length; q++) {
+      const l = tab.lines[q];
       const E = l.energy_keV;
-      if (E < SCATTER_MIN_keV || E >= top) continue;
-      const k = E / ELECTRON_REST_keV;
-      const sigma = kleinNishinaPerElectron_cm2(E);
+      const sigma = tab.sigma[q];
       for (let li = 0; li < layers.length; li++) {
         const layer = layers[li];
         if (!(layer.thickness_cm > 0)) continue;
         // Attenuation of the line before this layer and of the scattered photon after it.
-        let before = mu_cm('air', E) * this.opts.airPath_m * 50;
-        for (let j = 0; j < li; j++) before += mu_cm(layers[j].material, E) * layers[j].thickness_cm;
-        const muE = mu_cm(layer.material, E);
+        let before = this.mu('air', E) * this.opts.airPath_m * 50;
+        for (let j = 0; j < li; j++) before += this.mu(layers[j].material, E) * layers[j].thickness_cm;
+        const muE = this.mu(layer.material, E);
         const muC = comptonMuRho_cm2_g(layer.material, E) * DENSITY_g_cm3[layer.material];
         const t = layer.thickness_cm;
+        const muLayer = this.scatterMu(tab, layer.material);
+        const muAir = this.scatterMu(tab, 'air');
         for (let a = 0; a < SCATTER_ANGLES; a++) {
-          // Forward half-space up to 80°: beyond, the path out of a slab grows without bound.
-          const theta = ((a + 0.5) / SCATTER_ANGLES) * ((80 * Math.PI) / 180);
-          const c = Math.cos(theta);
-          const Es = E / (1 + k * (1 - c));
+          const at = q * SCATTER_ANGLES + a;
+          const Es = tab.Es[at];
           if (Es < SCATTER_MIN_keV) continue;
-          const dsdo = kleinNishinaDOmega(k, c);
-          const solid = 2 * Math.PI * Math.sin(theta) * ((80 * Math.PI) / 180 / SCATTER_ANGLES);
-          let after = mu_cm('air', Es) * this.opts.airPath_m * 50;
-          for (let j = li + 1; j < layers.length; j++) after += mu_cm(layers[j].material, Es) * layers[j].thickness_cm;
-          const muS = mu_cm(layer.material, Es);
+          const c = tab.cos[at];
+          let after = muAir[at] * this.opts.airPath_m * 50;
+          for (let j = li + 1; j < layers.length; j++) after += this.scatterMu(tab, layers[j].material)[at] * layers[j].thickness_cm;
+          const muS = muLayer[at];
           let depth = 0;
           for (let d = 0; d < nDepth; d++) {
             const x = ((d + 0.5) / nDepth) * t;
             depth += Math.exp(-muE * x - (muS * (t - x)) / c) * (t / nDepth);
           }
-          const w = l.intensity * Math.exp(-before - after) * muC * depth * (dsdo / sigma) * solid;
+          const w = l.intensity * Math.exp(-before - after) * muC * depth * (tab.dsdo[at] / sigma) * tab.solid[at];
           if (!(w > 0)) continue;
           // Share between the two log bins around Es.
           const pos = ((Math.log(Es) - lnMin) / Math.LN10) * SCATTER_BINS_PER_DECADE;
@@ -352,12 +374,63 @@ export class FineTemplateSet {
     const out = new Float64Array(this.nFine);
     for (let i = 0; i < nBins; i++) {
       if (flux[i] < total * 1e-6) continue;
-      const r = this.response(binE(i));
-      const w = flux[i];
-      for (let ch = 0; ch < out.length; ch++) out[ch] += r[ch] * w;
+      addScaled(out, this.response(binE(i)), flux[i]);
     }
     return out;
   }
+
+  /**
+   * The scattering geometry of a nuclide's lines (scattered energy, Klein–Nishina weight and solid angle per angle),
+   * the same for every shield variant: computed once per line list instead of once per variant.
+   */
+  private scatterTable(lines: readonly GammaLine[]): ScatterTable {
+    let tab = this.scatterTables.get(lines);
+    if (tab !== undefined) return tab;
+    const top = this.nFine * this.fineWidth_keV;
+    const used = lines.filter((l) => !(l.energy_keV < SCATTER_MIN_keV || l.energy_keV >= top));
+    const n = used.length * SCATTER_ANGLES;
+    tab = { lines: used, sigma: new Float64Array(used.length), Es: new Float64Array(n), cos: new Float64Array(n), dsdo: new Float64Array(n), solid: new Float64Array(n), mu: new Map() };
+    for (let q = 0; q < used.length; q++) {
+      const E = used[q].energy_keV;
+      const k = E / ELECTRON_REST_keV;
+      tab.sigma[q] = kleinNishinaPerElectron_cm2(E);
+      for (let a = 0; a < SCATTER_ANGLES; a++) {
+        // Forward half-space up to 80°: beyond, the path out of a slab grows without bound.
+        const theta = ((a + 0.5) / SCATTER_ANGLES) * ((80 * Math.PI) / 180);
+        const c = Math.cos(theta);
+        const at = q * SCATTER_ANGLES + a;
+        tab.cos[at] = c;
+        tab.Es[at] = E / (1 + k * (1 - c));
+        tab.dsdo[at] = kleinNishinaDOmega(k, c);
+        tab.solid[at] = 2 * Math.PI * Math.sin(theta) * ((80 * Math.PI) / 180 / SCATTER_ANGLES);
+      }
+    }
+    this.scatterTables.set(lines, tab);
+    return tab;
+  }
+
+  /** Attenuation coefficients of a material at a scatter table's energies (0 where the photon is below the grid). */
+  private scatterMu(tab: ScatterTable, material: Material): Float64Array {
+    let m = tab.mu.get(material);
+    if (m === undefined) {
+      m = new Float64Array(tab.Es.length);
+      for (let i = 0; i < m.length; i++) if (tab.Es[i] >= SCATTER_MIN_keV) m[i] = mu_cm(material, tab.Es[i]);
+      tab.mu.set(material, m);
+    }
+    return m;
+  }
+}
+
+interface ScatterTable {
+  lines: readonly GammaLine[];
+  /** Klein–Nishina total cross-section per line. */
+  sigma: Float64Array;
+  /** Per line × angle (line-major): scattered energy, cos θ, dσ/dΩ and the angle bin's solid angle. */
+  Es: Float64Array;
+  cos: Float64Array;
+  dsdo: Float64Array;
+  solid: Float64Array;
+  mu: Map<Material, Float64Array>;
 }
 
 /** Klein–Nishina dσ/dΩ per electron (cm²/sr) for α = E/mc² and cos θ. */
@@ -365,6 +438,18 @@ function kleinNishinaDOmega(k: number, cosTheta: number): number {
   const R_E2 = 7.9407877e-26;
   const p = 1 / (1 + k * (1 - cosTheta));
   return 0.5 * R_E2 * p * p * (p + 1 / p - (1 - cosTheta * cosTheta));
+}
+
+/** A response on the fine grid; values[hi…] are all zero (a response ends 5 σ above its line). */
+interface Response {
+  values: Float64Array;
+  hi: number;
+}
+
+/** out += w·r over the response's non-zero range: the same sums as over the whole grid, without the zeros. */
+function addScaled(out: Float64Array, r: Response, w: number): void {
+  const v = r.values;
+  for (let i = 0; i < r.hi; i++) out[i] += v[i] * w;
 }
 
 function normalise(a: Float64Array): Float64Array {

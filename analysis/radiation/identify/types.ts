@@ -46,6 +46,8 @@ export interface IdentifierOptions {
    * natural-uranium load pass for background unless one chain is far out of proportion (identify/norm.ts).
    */
   backgroundParts?: 'soil' | 'separate';
+  /** Report the fit's raw confidence instead of the calibrated one (identify/confidence.ts; to fit that map). */
+  rawConfidence?: boolean;
 }
 
 export interface SpectrumInput {

@@ -29,7 +29,7 @@
 // body), because the background arrives from the whole lower half-space and the sky, not along one axis.
 
 import { muEnRho_cm2_g, muRho_cm2_g } from '../attenuation.js';
-import { type DetectorModel, type FieldLine, responseSpectrum } from '../dose.js';
+import { type DetectorModel, type FieldLine, resolutionSmear, responseSpectrum } from '../dose.js';
 import { getNuclide } from '../nuclides.js';
 
 export interface SoilConcentrations {
@@ -310,10 +310,11 @@ function unitSeriesSpectra(det: DetectorModel, nChannels: number, keVPerChannel:
   const area = meanProjectedArea_cm2(det);
   const out = {} as Record<Series, Float64Array>;
   const scatterResponse = new Map<number, Float64Array>();
+  const smear = resolutionSmear(det, nChannels, keVPerChannel);
   const responseAt = (E: number): Float64Array => {
     let r = scatterResponse.get(E);
     if (r === undefined) {
-      r = responseSpectrum(det, E, nChannels, keVPerChannel);
+      r = responseSpectrum(det, E, nChannels, keVPerChannel, { smear });
       scatterResponse.set(E, r);
     }
     return r;
@@ -322,7 +323,7 @@ function unitSeriesSpectra(det: DetectorModel, nChannels: number, keVPerChannel:
     const u = unitField(s, height_m, SCATTER_RATIO[s]);
     const spec = new Float64Array(nChannels);
     for (const l of u.lines) {
-      const r = responseSpectrum(det, l.energy_keV, nChannels, keVPerChannel);
+      const r = responseSpectrum(det, l.energy_keV, nChannels, keVPerChannel, { smear });
       const w = l.fluenceRate_cm2_s * area;
       for (let ch = 0; ch < nChannels; ch++) spec[ch] += r[ch] * w;
     }
