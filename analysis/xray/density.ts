@@ -4,6 +4,7 @@
 // energy no region attenuating like a few millimetres of steel) and nothing block-like can be cleared, anything
 // else goes to a screener. Long thin dense structures (trolley handles and frame bars, longer than any handheld
 // threat) are reported as structural and do not on their own send a bag to review.
+import { components } from './components.js';
 import { MAT } from './materials.js';
 
 export interface DensityConfig {
@@ -57,58 +58,6 @@ export interface DensitySummary {
   blocks: Region[];
   /** What "dense" meant: the metal class (colour or dual energy) or the attenuation threshold (single energy). */
   basis: 'metal-class' | 'attenuation';
-}
-
-/** 4-connected components of `mask`, each as its pixel indices' statistics. */
-function components(mask: Uint8Array, a: Float32Array, width: number, height: number, minPixels: number): { pixels: number; sumA: number; sumA2: number; x0: number; y0: number; x1: number; y1: number}[] {
-  const n = width * height;
-  const seen = new Uint8Array(n);
-  const stack = new Int32Array(n);
-  const out: { pixels: number; sumA: number; sumA2: number; x0: number; y0: number; x1: number; y1: number}[] = [];
-  for (let s = 0; s < n; s++) {
-    if (seen[s] || !mask[s]) continue;
-    let top = 0;
-    let count = 0;
-    stack[top++] = s;
-    seen[s] = 1;
-    let sumA = 0;
-    let sumA2 = 0;
-    let x0 = width;
-    let y0 = height;
-    let x1 = 0;
-    let y1 = 0;
-    while (top > 0) {
-      const i = stack[--top]!;
-      count++;
-      const v = a[i]!;
-      sumA += v;
-      sumA2 += v * v;
-      const x = i % width;
-      const y = (i - x) / width;
-      if (x < x0) x0 = x;
-      if (x > x1) x1 = x;
-      if (y < y0) y0 = y;
-      if (y > y1) y1 = y;
-      if (x > 0 && !seen[i - 1] && mask[i - 1]) {
-        seen[i - 1] = 1;
-        stack[top++] = i - 1;
-      }
-      if (x < width - 1 && !seen[i + 1] && mask[i + 1]) {
-        seen[i + 1] = 1;
-        stack[top++] = i + 1;
-      }
-      if (y > 0 && !seen[i - width] && mask[i - width]) {
-        seen[i - width] = 1;
-        stack[top++] = i - width;
-      }
-      if (y < height - 1 && !seen[i + width] && mask[i + width]) {
-        seen[i + width] = 1;
-        stack[top++] = i + width;
-      }
-    }
-    if (count >= minPixels) out.push({ pixels: count, sumA, sumA2, x0, y0, x1, y1 });
-  }
-  return out;
 }
 
 /**

@@ -5,6 +5,7 @@
 // the boundaries between classes move with thickness (beam hardening), so they are calibrated curves R(A_high),
 // piecewise linear, measured with step wedges of known materials; they live in the node's config.
 import { Type, type Static } from '@sinclair/typebox';
+import { components, type Component } from './components.js';
 
 export const MaterialsConfigSchema = Type.Object(
   {
@@ -207,7 +208,7 @@ export function classifyMaterials(
   };
 }
 
-/** Largest 4-connected region of organic pixels with A_high ≥ minA (flood fill with an explicit stack). */
+/** Largest 4-connected region of organic pixels with A_high ≥ minA. */
 function largestDenseOrganic(
   classes: Uint8Array,
   aHigh: Float32Array,
@@ -215,45 +216,12 @@ function largestDenseOrganic(
   height: number,
   minA: number,
 ): { pixels: number; meanA: number; box?: { x: number; y: number; w: number; h: number } } {
-  const n = width * height;
-  const seen = new Uint8Array(n);
-  const stack = new Int32Array(n);
-  let best = { pixels: 0, meanA: 0, box: undefined as { x: number; y: number; w: number; h: number } | undefined };
-  for (let s = 0; s < n; s++) {
-    if (seen[s] || classes[s] !== MAT.organic || aHigh[s]! < minA) continue;
-    let top = 0;
-    stack[top++] = s;
-    seen[s] = 1;
-    let count = 0;
-    let sumA = 0;
-    let x0 = width;
-    let y0 = height;
-    let x1 = 0;
-    let y1 = 0;
-    while (top > 0) {
-      const i = stack[--top]!;
-      count++;
-      sumA += aHigh[i]!;
-      const x = i % width;
-      const y = (i - x) / width;
-      if (x < x0) x0 = x;
-      if (x > x1) x1 = x;
-      if (y < y0) y0 = y;
-      if (y > y1) y1 = y;
-      const push = (j: number): void => {
-        if (!seen[j] && classes[j] === MAT.organic && aHigh[j]! >= minA) {
-          seen[j] = 1;
-          stack[top++] = j;
-        }
-      };
-      if (x > 0) push(i - 1);
-      if (x < width - 1) push(i + 1);
-      if (y > 0) push(i - width);
-      if (y < height - 1) push(i + width);
-    }
-    if (count > best.pixels) best = { pixels: count, meanA: sumA / count, box: { x: x0, y: y0, w: x1 - x0 + 1, h: y1 - y0 + 1 } };
-  }
-  return best.box === undefined ? { pixels: 0, meanA: 0 } : best;
+  const mask = new Uint8Array(width * height);
+  for (let i = 0; i < mask.length; i++) mask[i] = classes[i] === MAT.organic && aHigh[i]! >= minA ? 1 : 0;
+  let best: Component | undefined;
+  // Strictly larger replaces: the first of equal regions in scan order wins, as the flood fill this replaced did.
+  for (const c of components(mask, aHigh, width, height, 1)) if (!best || c.pixels > best.pixels) best = c;
+  return best === undefined ? { pixels: 0, meanA: 0 } : { pixels: best.pixels, meanA: best.sumA / best.pixels, box: { x: best.x0, y: best.y0, w: best.x1 - best.x0 + 1, h: best.y1 - best.y0 + 1 } };
 }
 
 /** Screener colours: orange organic, green inorganic, blue metal; grey where there is no material reading. */

@@ -34,7 +34,7 @@ export function convertedOnnxPath(spec: CocoModelSpec): string | undefined {
   return join(packageFile(spec.pkg, spec.file), '..', '..', '..', '..', '.cache', 'camera-coco', spec.onnx);
 }
 
-/** One frame as interleaved 8-bit pixels (HWC): the shape of edge/vision/detectors.ts CameraImage, which imports this file. */
+/** One image as interleaved 8-bit pixels (HWC), as the camera children deliver frames (re-exported by edge/vision/detectors.ts). */
 export interface CameraImage {
   data: Uint8Array;
   width: number;

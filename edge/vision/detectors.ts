@@ -5,24 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { CustomsError, InputError } from '../../common/errors.js';
 import type { Detection } from '../../analysis/detect/yolo.js';
 import type { FrameDetector } from './analyzer.js';
+import type { CameraImage, Roi } from '../inference/coco-detector.js';
 
 export type { Detection } from '../../analysis/detect/yolo.js';
 
-/** One image as interleaved 8-bit pixels (HWC), as the camera children deliver frames. */
-export interface CameraImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
-  channels: number;
-}
-
-/** A rectangle in full-image pixels. */
-export interface Roi {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
+export type { CameraImage, Roi };
 
 export interface CameraDetector extends FrameDetector {
   /** Model name and version, as the node reports them in its status. */
