@@ -94,7 +94,9 @@ printf '%s\n' "$help"
 [[ $help == *customs-edge* && $help == *health* ]] || die "customs-edge --help inside the image does not describe the run/health commands"
 
 # Every production dependency must load: this catches platform binaries (sharp's @img/*, onnxruntime's .so) left out.
-deps=$(node -e 'console.log(Object.keys(require("./package.json").dependencies || {}).join(" "))')
+# The @vladmandic packages only carry detector weights (they are not imported): the camera detector itself is loaded
+# and run on a frame below instead.
+deps=$(node -e 'console.log(Object.keys(require("./package.json").dependencies || {}).filter((d) => !d.startsWith("@vladmandic/")).join(" "))')
 # shellcheck disable=SC2016
 load_out=$(in_image /usr/bin/node --input-type=module -e '
   const failed = [];
@@ -104,6 +106,18 @@ load_out=$(in_image /usr/bin/node --input-type=module -e '
 ' $deps 2>&1) || die "production dependencies do not load inside the image:
 $load_out"
 log "$load_out"
+
+# The camera node's default detector, from the weights the image carries (TFJS-wasm route: the image has no converter).
+# shellcheck disable=SC2016
+det_out=$(in_image /usr/bin/node --input-type=module -e '
+  const { loadCameraDetector } = await import("/app/dist/edge/vision/detectors.js");
+  const det = await loadCameraDetector({});
+  const boxes = await det.detect({ data: new Uint8Array(320 * 240 * 3).fill(128), width: 320, height: 240, channels: 3 });
+  console.log(`camera detector ${det.name}@${det.version} runs (${boxes.length} boxes on a grey frame)`);
+  await det.close();
+' 2>&1) || die "the camera detector does not load inside the image:
+$det_out"
+log "$det_out"
 
 # Dev-only packages (dev: true in the lockfile, transitive ones included) must not be in the image.
 present=$(node -e '
