@@ -9,10 +9,8 @@ import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseDeviceOptions, stringEnum } from '../../contract/options.js';
 import { DETECTOR_ID_PATTERN } from '../../protocol/index.js';
-import { DETECTORS, type DetectorModel } from '../../analysis/radiation/dose.js';
-import { DrfError } from '../../analysis/radiation/drf.js';
-import { ConfigError } from '../../common/errors.js';
-import { resolveDetector, UnknownDetectorError } from '../../devices/radiation/detector-response.js';
+import type { DetectorModel } from '../../analysis/radiation/dose.js';
+import { DETECTOR_MODEL_DESCRIPTION, detectorModelOption } from './detector-option.js';
 import { writeN42 } from '../../analysis/radiation/formats/index.js';
 import { NuclideClassifier, type Classification } from '../inference/nuclide-classifier.js';
 import type { EnergyCalibration, Measurement } from '../../analysis/radiation/spectrum.js';
@@ -28,7 +26,7 @@ export const RadiationOptionsSchema = Type.Object(
           id: Type.String({ pattern: DETECTOR_ID_PATTERN, description: 'detector id as the spectrometer driver names it (letters, digits, _ . : -, at most 32; it becomes an InfluxDB tag)' }),
           model: Type.String({
             minLength: 1,
-            description: `detector response: a model (${Object.keys(DETECTORS).join(', ')}), a GADRAS-style description's name on the search path (CUSTOMS_DRF_PATH, e.g. NaI_3x3), or its folder (Detector.dat + Efficiency.csv); see docs/detector-responses.md`,
+            description: DETECTOR_MODEL_DESCRIPTION,
           }),
         },
         { additionalProperties: false },
@@ -76,7 +74,7 @@ export class RadiationPipeline implements Component {
   constructor(spec: ComponentSpec) {
     this.name = spec.name;
     this.opts = parseDeviceOptions(RadiationOptionsSchema, spec, 'pipelines');
-    const detectors = this.opts.detectors.map((d, i) => ({ id: d.id, model: detectorOption(spec, i, d.model) }));
+    const detectors = this.opts.detectors.map((d, i) => ({ id: d.id, model: detectorModelOption(spec, `detectors/${i}/model`, d.model) }));
     this.models = new Map(detectors.map((d) => [d.id, d.model]));
     this.chainOpts = {
       detectors,
@@ -294,22 +292,6 @@ export class RadiationPipeline implements Component {
     const ctx = this.ctx;
     if (!ctx) return;
     this.emits = this.emits.then(async () => ctx.emit(kind, (await body()) as never)).catch((e: unknown) => ctx.fail(e as Error));
-  }
-}
-
-/**
- * A detector's `model` option as a response (resolveDetector: a model name, a description folder, or a description's
- * name on the search path). Resolved while options are checked, so a bad value fails the node at start-up as an
- * option error naming the field, with the valid names.
- */
-function detectorOption(spec: ComponentSpec, index: number, value: string): DetectorModel {
-  try {
-    return resolveDetector(value);
-  } catch (e) {
-    if (e instanceof UnknownDetectorError || e instanceof DrfError) {
-      throw new ConfigError(`component "${spec.name}" (${spec.type})`, [`pipelines/${spec.name}/options/detectors/${index}/model: ${e.message}`]);
-    }
-    throw e;
   }
 }
 
